@@ -1,0 +1,67 @@
+"""What the agent loop needs from a question-answering environment.
+
+A QA environment answers a batch of search queries with ranked documents. The agent loop
+renders them into the ``<information>`` observation with :func:`render_docs` (MEM1's format:
+``Doc k(Title: <title>) <text>``), so every environment produces the same observation text.
+
+Example:
+    >>> docs = [Document(id="0", contents='"Paris"\\nParis is the capital of France.')]
+    >>> print(render_docs(docs), end="")
+    Doc 1(Title: "Paris") Paris is the capital of France.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass
+class Document:
+    """One retrieved passage in the Search-R1 / FlashRAG / MEM1 corpus format.
+
+    ``contents`` is ``"\\"Title\\"\\ntext"``: the first line is the title, the rest the text.
+    """
+
+    id: str
+    contents: str
+    score: float | None = None
+
+    @property
+    def title(self) -> str:
+        return self.contents.split("\n", 1)[0]
+
+    @property
+    def text(self) -> str:
+        parts = self.contents.split("\n", 1)
+        return parts[1] if len(parts) > 1 else ""
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "contents": self.contents, "score": self.score}
+
+
+def render_docs(docs: Sequence[Document]) -> str:
+    """Render documents as MEM1 does: one ``Doc k(Title: t) text`` line per document."""
+    return "".join(f"Doc {k}(Title: {d.title}) {d.text}\n" for k, d in enumerate(docs, start=1))
+
+
+class SearchEnvironment(ABC):
+    """An environment whose only tool is search (local corpus, remote server, the web).
+
+    Subclasses implement :meth:`search`; the agent loop calls :meth:`search_text` once per
+    turn with the queries of every task in the batch that searched.
+    """
+
+    #: documents returned per query unless a call asks for another number
+    topk: int = 3
+
+    @abstractmethod
+    def search(self, queries: Sequence[str], topk: int | None = None) -> list[list[Document]]:
+        """Return, for each query, its ``topk`` best documents, best first."""
+
+    def search_text(self, queries: Sequence[str], topk: int | None = None) -> list[str]:
+        """Search and render each query's documents as observation text."""
+        if not queries:
+            return []
+        return [render_docs(docs) for docs in self.search(list(queries), topk)]

@@ -1,0 +1,149 @@
+"""The ``"mem1-agent"`` transformers pipeline.
+
+Example:
+    >>> import mem1_hf  # registers the task  # doctest: +SKIP
+    >>> from transformers import pipeline  # doctest: +SKIP
+    >>> from mem1_hf.envs import LocalRetrievalEnv  # doctest: +SKIP
+    >>> env = LocalRetrievalEnv.from_corpus("corpus.jsonl", retriever="bm25")  # doctest: +SKIP
+    >>> agent = pipeline("mem1-agent", model=path, env=env)  # doctest: +SKIP
+    >>> out = agent(["who wrote X?", "when was Y founded?"], max_turns=6, mode="mem1")  # doctest: +SKIP
+    >>> out["answers"], out["peak_tokens"]  # doctest: +SKIP
+
+One task is a list of questions (a single string is a one-question task); a list of tasks
+returns a list of results, generated ``batch_size`` tasks at a time by the shared agent loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from transformers import AutoModelForCausalLM, Pipeline
+from transformers.pipelines import PIPELINE_REGISTRY
+
+from mem1_hf.errors import Mem1InputError
+from mem1_hf.loop import AgentLoop, LoopConfig, Task
+from mem1_hf.policy import ModelPolicy
+
+TASK_NAME = "mem1-agent"
+_LOOP_KEYS = ("mode", "prompt_profile", "max_turns", "max_obs_tokens", "truncate_tokens", "topk")
+_POLICY_KEYS = ("max_new_tokens", "reuse_prompt_cache")
+_GENERATE_KEYS = ("do_sample", "temperature", "top_p", "top_k", "repetition_penalty", "num_beams")
+
+
+def normalise_tasks(inputs: Any) -> tuple[list[list[str]], bool]:
+    """Turn the pipeline's input into a list of question lists; ``True`` if it was one task.
+
+    Example:
+        >>> normalise_tasks(["q1", "q2"])
+        ([['q1', 'q2']], True)
+        >>> normalise_tasks([["q1"], ["q2", "q3"]])
+        ([['q1'], ['q2', 'q3']], False)
+    """
+    if isinstance(inputs, str):
+        tasks, single = [[inputs]], True
+    elif isinstance(inputs, Sequence) and inputs and all(isinstance(q, str) for q in inputs):
+        tasks, single = [list(inputs)], True
+    elif isinstance(inputs, Sequence) and inputs and all(isinstance(t, (list, tuple)) for t in inputs):
+        tasks, single = [list(t) for t in inputs], False
+    else:
+        raise Mem1InputError(
+            "a task is a question string or a non-empty list of questions; several tasks are a list of such lists"
+        )
+    for number, task in enumerate(tasks, start=1):
+        if not task:
+            raise Mem1InputError(f"task {number} has no questions")
+        for question in task:
+            if not isinstance(question, str) or not question.strip():
+                raise Mem1InputError(f"task {number} has an empty question")
+    return tasks, single
+
+
+class MEM1Pipeline(Pipeline):
+    """A MEM1 agent: multi-turn search and answer with a constant-size memory.
+
+    Pipeline arguments (at construction or per call): ``env`` (a search environment, required),
+    ``mode``, ``prompt_profile``, ``max_turns``, ``max_new_tokens``, ``max_obs_tokens``,
+    ``truncate_tokens``, ``topk``, ``reuse_prompt_cache``, ``return_token_ids``, ``batch_size``
+    and generation kwargs (``do_sample``, ``temperature``, ``top_p``, …, or
+    ``generate_kwargs={...}``).
+    """
+
+    _load_processor = False
+    _load_image_processor = False
+    _load_feature_extractor = False
+    _load_tokenizer = True
+
+    def _sanitize_parameters(self, **kwargs):
+        forward: dict[str, Any] = {}
+        for key in (*_LOOP_KEYS, *_POLICY_KEYS, "env"):
+            if key in kwargs:
+                forward[key] = kwargs.pop(key)
+        generate = dict(kwargs.pop("generate_kwargs", None) or {})
+        for key in _GENERATE_KEYS:
+            if key in kwargs:
+                generate[key] = kwargs.pop(key)
+        if generate:
+            forward["generate_kwargs"] = generate
+        postprocess = {}
+        if "return_token_ids" in kwargs:
+            postprocess["return_token_ids"] = kwargs.pop("return_token_ids")
+        if kwargs:
+            raise Mem1InputError(
+                f"unknown argument(s) for the mem1-agent pipeline: {', '.join(sorted(kwargs))}"
+            )
+        return {}, forward, postprocess
+
+    def __call__(self, inputs, batch_size: int | None = None, **kwargs):
+        tasks, single = normalise_tasks(inputs)
+        pre, forward, post = self._sanitize_parameters(**kwargs)
+        forward = {**self._forward_params, **forward, "batch_size": batch_size or self._batch_size or 1}
+        post = {**self._postprocess_params, **post}
+        model_inputs = [self.preprocess(questions, index=i, **pre) for i, questions in enumerate(tasks)]
+        outputs = self.forward(model_inputs, **forward)
+        results = [self.postprocess(o, **post) for o in outputs]
+        return results[0] if single else results
+
+    def preprocess(self, questions: list[str], index: int = 0) -> Task:
+        return Task(id=f"task-{index}", questions=[q.strip() for q in questions])
+
+    def _forward(
+        self,
+        tasks: list[Task],
+        env=None,
+        batch_size: int = 1,
+        max_new_tokens: int = 256,
+        reuse_prompt_cache: bool = True,
+        generate_kwargs: dict | None = None,
+        **loop_kwargs,
+    ):
+        if env is None:
+            raise Mem1InputError(
+                "the mem1-agent pipeline needs an environment: pipeline('mem1-agent', model=..., env=env)"
+            )
+        config = LoopConfig(batch_size=batch_size, **loop_kwargs)
+        if self.tokenizer is None:
+            raise Mem1InputError(
+                "the mem1-agent pipeline needs a tokenizer: pass tokenizer=... with a model object"
+            )
+        policy = ModelPolicy(
+            self.model,
+            self.tokenizer,
+            config.profile,
+            max_new_tokens=max_new_tokens,
+            reuse_prompt_cache=reuse_prompt_cache,
+            generation_kwargs=generate_kwargs,
+        )
+        return AgentLoop(policy, env, config).run(tasks)
+
+    def postprocess(self, trajectory, return_token_ids: bool = False) -> dict:
+        return trajectory.to_dict(include_ids=return_token_ids)
+
+
+def register_pipeline() -> None:
+    """Register ``"mem1-agent"`` with transformers (idempotent)."""
+    if TASK_NAME in PIPELINE_REGISTRY.get_supported_tasks():
+        return
+    PIPELINE_REGISTRY.register_pipeline(
+        TASK_NAME, pipeline_class=MEM1Pipeline, pt_model=AutoModelForCausalLM, type="text"
+    )

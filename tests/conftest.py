@@ -1,0 +1,89 @@
+"""Shared fixtures: the real data beside the repo, the real default model, a tiny random model.
+
+``../shared/data`` (next to the repository) holds the real data; ``MEM1_SHARED_DATA`` overrides
+the location.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the Hub
+
+SHARED_DATA = Path(
+    os.environ.get("MEM1_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data")
+)
+HOTPOT_DEV = SHARED_DATA / "hotpotqa" / "hotpotqa_dev_500.ircot.jsonl"
+
+
+@pytest.fixture(scope="session")
+def default_path() -> Path:
+    from mem1_hf.defaults import default_model_path
+
+    return default_model_path()
+
+
+@pytest.fixture(scope="session")
+def tokenizer(default_path):
+    """The real SmolLM2-135M-Instruct tokenizer (chat template included)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(default_path)
+
+
+@pytest.fixture(scope="session")
+def smollm2(default_path, tokenizer):
+    """The real default model, fp32 on the CPU."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(default_path, dtype=torch.float32)
+    return model.eval(), tokenizer
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tokenizer):
+    """A 2-layer random Llama over the real tokenizer's vocabulary (fast, deterministic)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+    )
+    return LlamaForCausalLM(config).eval()
+
+
+@pytest.fixture(scope="session")
+def hotpot_env():
+    """BM25 over the real paragraphs of the first 60 HotpotQA dev questions."""
+    from mem1_hf.data import build_corpus
+    from mem1_hf.envs import LocalRetrievalEnv
+
+    return LocalRetrievalEnv.from_corpus(build_corpus(HOTPOT_DEV, max_questions=60), retriever="bm25")
+
+
+@pytest.fixture(scope="session")
+def hotpot_questions() -> list[tuple[str, list[str]]]:
+    """(question, gold answers) of the first 60 HotpotQA dev questions."""
+    import json
+
+    rows = []
+    with open(HOTPOT_DEV) as handle:
+        for line in handle:
+            record = json.loads(line)
+            rows.append((record["question_text"], record["answers_objects"][0]["spans"]))
+            if len(rows) == 60:
+                break
+    return rows
