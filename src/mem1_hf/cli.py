@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Sequence
@@ -23,6 +24,10 @@ from collections.abc import Sequence
 from mem1_hf.errors import Mem1InputError
 from mem1_hf.keep_rule import MODES
 from mem1_hf.prompts import PROFILES
+
+# Modules that add their own subcommands: each has ``register_cli(subparsers)`` which adds a
+# parser and sets ``func`` (a callable taking the parsed args) with ``set_defaults``.
+PLUGINS: tuple[str, ...] = ()
 
 
 def _add_retrieval_args(parser: argparse.ArgumentParser) -> None:
@@ -51,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--corpus", required=True, help="corpus JSONL ({id, contents})")
     index.add_argument("--out", required=True, help="index directory to write")
     _add_retrieval_args(index)
+    index.set_defaults(func=_cmd_index)
 
     run = sub.add_parser("run", help="answer one multi-question task")
     run.add_argument("questions", nargs="+", help="the task's questions")
@@ -70,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: cuda if present)")
     run.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16", "float16"))
     run.add_argument("--json", action="store_true", help="print the result dict as JSON")
+    run.set_defaults(func=_cmd_run)
+    for module in PLUGINS:
+        importlib.import_module(module).register_cli(sub)
     return parser
 
 
@@ -144,7 +153,9 @@ def _clip(text: str | None, width: int) -> str:
 def print_result(out: dict) -> None:
     """A readable per-turn table, the answers and the task's efficiency numbers."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     console = Console()
     table = Table(title=f"MEM1 agent — mode {out['mode']}", show_lines=True)
@@ -159,7 +170,7 @@ def print_result(out: dict) -> None:
     ):
         table.add_column(column, overflow="fold")
     for turn in out["turns"]:
-        table.add_row(
+        cells = (
             str(turn["turn"]),
             str(turn["context_tokens"]),
             str(turn["generated_tokens"]),
@@ -168,23 +179,21 @@ def print_result(out: dict) -> None:
             _clip(turn["query"] or turn["answer"] or "", 80),
             _clip(turn["observation"], 120),
         )
+        table.add_row(*(Text(cell) for cell in cells))  # model text is not rich markup ([HINT] etc.)
     console.print(table)
     for question, answer in zip(out["questions"], out["answers"]):
-        console.print(f"[bold]Q:[/bold] {question}\n[bold]A:[/bold] {answer or '(no answer)'}")
+        console.print(f"[bold]Q:[/bold] {escape(question)}\n[bold]A:[/bold] {escape(answer or '(no answer)')}")
     console.print(
         f"stop: {out['stop_reason']} · turns: {len(out['turns'])} · peak tokens: {out['peak_tokens']} · "
         f"dependency: {out['dependency']:.0f} · time: {out['time_s']:.1f} s"
     )
 
 
-COMMANDS = {"corpus": _cmd_corpus, "index": _cmd_index, "run": _cmd_run}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mem1`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        COMMANDS[args.command](args)
+        args.func(args)
     except Mem1InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
