@@ -12,13 +12,17 @@ from mem1_hf.envs.base import Document, SearchEnvironment, render_docs
 from mem1_hf.envs.bm25 import BM25Retriever
 from mem1_hf.envs.dense import DenseRetriever, default_embedder_path
 from mem1_hf.envs.local_retrieval import LocalRetrievalEnv
+from mem1_hf.envs.remote import RemoteRetrievalEnv
+from mem1_hf.envs.web_search import WebSearchEnv
 
 __all__ = [
     "BM25Retriever",
     "DenseRetriever",
     "Document",
     "LocalRetrievalEnv",
+    "RemoteRetrievalEnv",
     "SearchEnvironment",
+    "WebSearchEnv",
     "default_embedder_path",
     "render_docs",
 ]

@@ -1,0 +1,250 @@
+"""Client environment for any Search-R1 / MEM1 retrieval server.
+
+The server answers ``POST {url}/retrieve`` with ``{"queries": [...], "topk": k,
+"return_scores": true}`` by ``{"result": [[{"document": {"id", "contents"}, "score": s}, ...],
+...]}`` — the API of Search-R1's ``retrieval_server.py`` (wiki-18 + e5), MEM1's copy of it and
+``mem1 serve-retriever``. A whole batch of queries goes out in one request, so training ranks on
+several machines can share one index.
+
+Example:
+    >>> from mem1_hf.envs import RemoteRetrievalEnv
+    >>> env = RemoteRetrievalEnv("http://127.0.0.1:8013", topk=3)  # doctest: +SKIP
+    >>> print(env.search_text(["who wrote Hamlet"])[0])  # doctest: +SKIP
+    Doc 1(Title: "Hamlet") The Tragedy of Hamlet, Prince of Denmark ...
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import requests
+
+from mem1_hf.envs.base import Document, SearchEnvironment
+from mem1_hf.errors import Mem1InputError
+
+logger = logging.getLogger(__name__)
+
+#: answers worth another try: rate limiting and transient server-side failures
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+class RetrievalServerError(Mem1InputError):
+    """The retrieval server is unreachable or answered an error (one-line message)."""
+
+
+class RetriesExhausted(Exception):
+    """Raised by :func:`post_with_retries` when no attempt got an HTTP answer.
+
+    ``reason`` is a short, secret-free phrase such as ``"connection refused"``.
+    """
+
+    def __init__(self, reason: str, attempts: int) -> None:
+        super().__init__(f"{reason} after {attempts} attempt(s)")
+        self.reason = reason
+        self.attempts = attempts
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP-date), if any."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _reason(err: requests.RequestException) -> str:
+    # our own words, never str(err): a requests error can carry the prepared request
+    if isinstance(err, requests.Timeout):
+        return "timed out"
+    if isinstance(err, requests.ConnectionError):
+        text = str(err).lower()
+        return "connection refused" if "refused" in text else "connection failed"
+    return type(err).__name__
+
+
+def post_with_retries(
+    session: requests.Session,
+    url: str,
+    payload: Any,
+    *,
+    headers: Mapping[str, str] | None = None,
+    timeout: float,
+    max_retries: int,
+    backoff: float,
+    max_wait: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> requests.Response:
+    """POST JSON, retrying connection errors, timeouts, 429 and 5xx with exponential backoff.
+
+    Waits ``backoff * 2**attempt`` seconds between attempts, or the server's ``Retry-After``,
+    never more than ``max_wait``. Returns the last HTTP response (which may still be an error
+    status once retries run out); raises :class:`RetriesExhausted` if no attempt got one.
+
+    Example:
+        >>> r = post_with_retries(requests.Session(), "http://127.0.0.1:8013/retrieve",
+        ...     {"queries": ["q"]}, timeout=5, max_retries=2, backoff=0.5, max_wait=8)  # doctest: +SKIP
+    """
+    attempts = max_retries + 1
+    for attempt in range(attempts):
+        last = attempt == attempts - 1
+        wait = min(max_wait, backoff * 2**attempt)
+        try:
+            response = session.post(url, json=payload, headers=dict(headers or {}), timeout=timeout)
+        except requests.RequestException as err:
+            reason = _reason(err)
+            if last:
+                raise RetriesExhausted(reason, attempts) from None
+            logger.warning("POST %s %s; retry %d/%d in %.1f s", url, reason, attempt + 1, max_retries, wait)
+        else:
+            if response.status_code not in RETRY_STATUSES or last:
+                return response
+            hinted = _retry_after(response)
+            if hinted is not None:
+                wait = min(max_wait, hinted)
+            logger.warning(
+                "POST %s answered HTTP %d; retry %d/%d in %.1f s",
+                url,
+                response.status_code,
+                attempt + 1,
+                max_retries,
+                wait,
+            )
+            response.close()
+        sleep(wait)
+    raise AssertionError("unreachable")  # the loop always returns or raises
+
+
+def _document(item: Any, where: str) -> Document:
+    """A :class:`Document` from one result item: ``{"document": {...}, "score": s}`` or a bare doc."""
+    if not isinstance(item, dict):
+        raise RetrievalServerError(f"{where}: expected a JSON object per document, got {type(item).__name__}")
+    doc, score = (item["document"], item.get("score")) if "document" in item else (item, None)
+    if not isinstance(doc, dict):
+        raise RetrievalServerError(f"{where}: 'document' is not a JSON object")
+    if "contents" in doc:
+        contents = str(doc["contents"])
+    elif "title" in doc or "text" in doc:  # FlashRAG-style corpora split title and text
+        contents = f'"{doc.get("title", "")}"\n{doc.get("text", "")}'
+    else:
+        raise RetrievalServerError(f"{where}: document has no 'contents' (nor 'title'/'text')")
+    return Document(
+        id=str(doc.get("id", "")), contents=contents, score=None if score is None else float(score)
+    )
+
+
+class RemoteRetrievalEnv(SearchEnvironment):
+    """Search through a Search-R1 / MEM1 retrieval server; one HTTP request per batch.
+
+    Args:
+        url: server root, e.g. ``http://127.0.0.1:8013`` (``/retrieve`` is appended; a URL
+            already ending in ``/retrieve`` is accepted too).
+        topk: documents per query unless a call asks for another number.
+        timeout: seconds to wait for each attempt's answer.
+        max_retries: further attempts after a connection error, timeout, 429 or 5xx.
+        backoff: first wait between attempts in seconds, doubled each retry (capped at ``max_wait``).
+
+    Example:
+        >>> env = RemoteRetrievalEnv("http://127.0.0.1:8013")  # doctest: +SKIP
+        >>> [d.title for d in env.search(["Eiffel tower"], topk=2)[0]]  # doctest: +SKIP
+        ['"Eiffel Tower"', '"Gustave Eiffel"']
+    """
+
+    def __init__(
+        self,
+        url: str = "http://127.0.0.1:8013",
+        topk: int = 3,
+        *,
+        timeout: float = 30.0,
+        max_retries: int = 3,
+        backoff: float = 0.5,
+        max_wait: float = 10.0,
+    ) -> None:
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise Mem1InputError(f"retrieval server url must start with http:// or https://, got {url!r}")
+        if isinstance(topk, bool) or not isinstance(topk, int) or topk < 1:
+            raise Mem1InputError(f"topk must be an integer >= 1, got {topk!r}")
+        if max_retries < 0 or timeout <= 0:
+            raise Mem1InputError("timeout must be > 0 and max_retries >= 0")
+        root = url.rstrip("/")
+        self.url = root[: -len("/retrieve")] if root.endswith("/retrieve") else root
+        self.topk = topk
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.max_wait = max_wait
+        # requests.Session is not documented thread-safe: one per thread (rollout workers)
+        self._local = threading.local()
+
+    def __repr__(self) -> str:
+        return f"RemoteRetrievalEnv(url={self.url!r}, topk={self.topk})"
+
+    @property
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session
+
+    def search(self, queries: Sequence[str], topk: int | None = None) -> list[list[Document]]:
+        """Return each query's ``topk`` documents from the server, best first (scores if sent).
+
+        Example:
+            >>> env.search(["capital of France"])[0][0].score  # doctest: +SKIP
+            21.4
+        """
+        if isinstance(queries, str) or not all(isinstance(q, str) for q in queries):
+            raise Mem1InputError("queries must be a list of strings")
+        k = self.topk if topk is None else topk
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise Mem1InputError(f"topk must be an integer >= 1, got {k!r}")
+        if not queries:
+            return []
+        endpoint = f"{self.url}/retrieve"
+        payload = {"queries": list(queries), "topk": k, "return_scores": True}
+        try:
+            response = post_with_retries(
+                self._session,
+                endpoint,
+                payload,
+                timeout=self.timeout,
+                max_retries=self.max_retries,
+                backoff=self.backoff,
+                max_wait=self.max_wait,
+            )
+        except RetriesExhausted as err:
+            raise RetrievalServerError(
+                f"retrieval server {self.url} is not reachable ({err.reason}, {err.attempts} attempt(s)); "
+                "is it running? start one with `mem1 serve-retriever --index DIR`"
+            ) from None
+        if response.status_code != 200:
+            body = " ".join(response.text.split())[:200]
+            raise RetrievalServerError(
+                f"retrieval server {endpoint} answered HTTP {response.status_code}: {body}"
+            )
+        return self._parse(response, len(queries))
+
+    def _parse(self, response: requests.Response, n: int) -> list[list[Document]]:
+        where = f"retrieval server {self.url}"
+        try:
+            data = response.json()
+        except ValueError:
+            raise RetrievalServerError(f"{where} did not answer JSON") from None
+        result = data.get("result") if isinstance(data, dict) else None
+        if not isinstance(result, list) or len(result) != n or not all(isinstance(r, list) for r in result):
+            raise RetrievalServerError(
+                f"{where}: expected {{'result': [...]}} with one list per query ({n}), got another shape"
+            )
+        return [[_document(item, where) for item in row] for row in result]
