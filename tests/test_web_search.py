@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +30,7 @@ class FakeSerper(ThreadingHTTPServer):
     """Serper's /search on 127.0.0.1: 12 organic results per query unless a failure is scripted."""
 
     daemon_threads = True
+    request_queue_size = 64  # the default backlog of 5 would stall a batch of 8 connections
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -87,6 +89,13 @@ def serper():
     yield server
     server.shutdown()
     server.server_close()
+
+
+def _dead_url() -> str:
+    """A 127.0.0.1 URL where nothing listens (the port was just released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}/search"
 
 
 def _env(serper: FakeSerper, **kwargs) -> WebSearchEnv:
@@ -187,27 +196,12 @@ def test_key_never_leaks(serper, caplog):
         serper.script = [(403, {}, json.dumps({"message": f"Unauthorized: {KEY}", "statusCode": 403}))]
         with pytest.raises(WebSearchError, match="API key was rejected") as rejected:
             env.search(["q"])
-        with socket_closed() as url:
-            with pytest.raises(WebSearchError, match="not reachable") as down:
-                WebSearchEnv(api_key=KEY, base_url=url, max_retries=1, backoff=0.01).search(["q"])
+        with pytest.raises(WebSearchError, match="not reachable") as down:
+            WebSearchEnv(api_key=KEY, base_url=_dead_url(), max_retries=1, backoff=0.01).search(["q"])
     for err in (failed.value, rejected.value, down.value):
         message = str(err)
         assert KEY not in message and "\n" not in message
-        assert err.__cause__ is None and err.__suppress_context__  # no chained request objects
+        # no chained requests exception (it holds the prepared request, headers included)
+        assert err.__cause__ is None and (err.__context__ is None or err.__suppress_context__)
     assert "[redacted]" in str(rejected.value)
     assert caplog.records and KEY not in caplog.text
-
-
-class socket_closed:
-    """A 127.0.0.1 URL where nothing listens (the port was just released)."""
-
-    def __enter__(self) -> str:
-        import socket
-
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        return f"http://127.0.0.1:{port}/search"
-
-    def __exit__(self, *exc) -> None:
-        pass

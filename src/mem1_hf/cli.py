@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     corpus.add_argument(
         "--max-questions", type=int, default=None, help="use only the first N questions of each source"
     )
+    corpus.set_defaults(func=_cmd_corpus)
 
     index = sub.add_parser("index", help="build and save a BM25 or dense index of a corpus")
     index.add_argument("--corpus", required=True, help="corpus JSONL ({id, contents})")

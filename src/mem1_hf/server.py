@@ -94,6 +94,7 @@ def _score(score: float | None) -> float | None:
 def _check_port_free(host: str, port: int) -> None:
     # uvicorn logs a bind failure and calls sys.exit; say it in one line before loading anything
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: TIME_WAIT is fine
         try:
             sock.bind((host, port))
         except OSError as err:
