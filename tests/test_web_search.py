@@ -185,7 +185,7 @@ def test_key_never_leaks(serper, caplog):
     """Not in repr, errors, logs (even DEBUG, urllib3 included) or observations."""
     with caplog.at_level(logging.DEBUG):
         env = _env(serper, max_retries=1)
-        assert KEY not in repr(env) and KEY not in str(env)
+        assert KEY not in repr(env) and KEY not in str(env) and KEY not in repr(vars(env))
         serper.echo_key = True  # the service puts the key into its snippets
         text = env.search_text(["q"])[0]
         assert "key=[redacted]" in text and KEY not in text

@@ -27,7 +27,7 @@ from mem1_hf.prompts import PROFILES
 
 # Modules that add their own subcommands: each has ``register_cli(subparsers)`` which adds a
 # parser and sets ``func`` (a callable taking the parsed args) with ``set_defaults``.
-PLUGINS: tuple[str, ...] = ()
+PLUGINS: tuple[str, ...] = ("mem1_hf.data.compose", "mem1_hf.server", "mem1_hf.envs.webshop.play")
 
 
 def _add_retrieval_args(parser: argparse.ArgumentParser) -> None:
@@ -158,7 +158,8 @@ def print_result(out: dict) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    console = Console()
+    # a pipe or CI log has no width: use a wide table rather than rich's 80 columns
+    console = Console() if sys.stdout.isatty() else Console(width=160)
     table = Table(title=f"MEM1 agent — mode {out['mode']}", show_lines=True)
     for column in (
         "turn",

@@ -14,6 +14,7 @@ from mem1_hf.envs.dense import DenseRetriever, default_embedder_path
 from mem1_hf.envs.local_retrieval import LocalRetrievalEnv
 from mem1_hf.envs.remote import RemoteRetrievalEnv
 from mem1_hf.envs.web_search import WebSearchEnv
+from mem1_hf.envs.webshop import WebShopEnv
 
 __all__ = [
     "BM25Retriever",
@@ -23,6 +24,7 @@ __all__ = [
     "RemoteRetrievalEnv",
     "SearchEnvironment",
     "WebSearchEnv",
+    "WebShopEnv",
     "default_embedder_path",
     "render_docs",
 ]

@@ -39,6 +39,23 @@ class WebSearchError(Mem1InputError):
     """The key is missing, or the search service is unreachable or answered an error."""
 
 
+class _Secret:
+    """A string whose ``repr``/``str`` are redacted, so attribute dumps (``vars(env)``) hide it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def __repr__(self) -> str:
+        return repr(_REDACTED)
+
+    __str__ = __repr__
+
+    def reveal(self) -> str:
+        return self._value
+
+
 def _as_text(value: Any) -> str:
     return " ".join(str(value).split()) if value is not None else ""
 
@@ -85,7 +102,7 @@ class WebSearchEnv(SearchEnvironment):
             raise Mem1InputError(f"topk must be an integer >= 1, got {topk!r}")
         if max_retries < 0 or timeout <= 0 or max_concurrency < 1:
             raise Mem1InputError("timeout must be > 0, max_retries >= 0 and max_concurrency >= 1")
-        self.__key = key.strip()  # name-mangled: not picked up by vars()-style dumps by accident
+        self._key = _Secret(key.strip())
         self.topk = topk
         self.base_url = base_url
         self.timeout = timeout
@@ -100,7 +117,7 @@ class WebSearchEnv(SearchEnvironment):
         return f"WebSearchEnv(base_url={self.base_url!r}, topk={self.topk}, api_key={_REDACTED!r})"
 
     def _redact(self, text: str) -> str:
-        return text.replace(self.__key, _REDACTED)
+        return text.replace(self._key.reveal(), _REDACTED)
 
     @property
     def _session(self) -> requests.Session:
@@ -133,7 +150,7 @@ class WebSearchEnv(SearchEnvironment):
         if not query.strip():
             return []
         payload = {**self.extra_params, "q": query, "num": max(k, 10)}
-        headers = {"X-API-KEY": self.__key, "Content-Type": "application/json"}
+        headers = {"X-API-KEY": self._key.reveal(), "Content-Type": "application/json"}
         try:
             response = post_with_retries(
                 self._session,

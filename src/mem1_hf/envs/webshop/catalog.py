@@ -189,7 +189,11 @@ def load_catalog(
         seen.add(asin)
         product = normalize_product(raw)
         info = attrs.get(asin, {})
-        product["Attributes"] = info.get("attributes") or product.get("Attributes") or ["DUMMY_ATTR"]
+        # as WebShop: the attribute file wins (even an empty list); a product it lacks gets a dummy
+        if "attributes" in info:
+            product["Attributes"] = list(info["attributes"])
+        else:
+            product["Attributes"] = product.get("Attributes") or ["DUMMY_ATTR"]
         product["instruction_text"] = info.get("instruction")
         product["instruction_attributes"] = info.get("instruction_attributes")
         loaded.append(product)

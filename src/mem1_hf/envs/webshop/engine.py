@@ -101,7 +101,9 @@ class SearchEngine:
     def _tokenize(self, texts: list[str]) -> list[list[str]]:
         import bm25s
 
-        return bm25s.tokenize(texts, stopwords="en", stemmer=self._stem, return_ids=False, show_progress=False)
+        return bm25s.tokenize(
+            texts, stopwords="en", stemmer=self._stem, return_ids=False, show_progress=False
+        )
 
     def search(self, query: str, k: int = SEARCH_RETURN_N) -> list[str]:
         """The ``k`` best ASINs for ``query``; a query with no indexed word returns nothing."""

@@ -4,7 +4,7 @@ Synthetic goals follow WebShop's ``get_synthetic_goals``: every product with a g
 ``instruction`` gives one goal per combination of its option values, with the instruction
 ``"<instruction> with color: red, and size: large, and price lower than 40.00 dollars"``. The
 price limit is drawn once per product from the two to four multiples of 10 just above its price
-(none when the price is above 960). Human goals follow ``get_human_goals``: one per human record
+(none from a price of 980 up). Human goals follow ``get_human_goals``: one per human record
 with at least one attribute, its options a list of values. Each goal carries WebShop's sampling
 ``weight`` (rarer attributes weigh more).
 
@@ -70,7 +70,9 @@ class Goal:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict (WebShop's goal keys plus ours)."""
-        options = dict(self.goal_options) if isinstance(self.goal_options, Mapping) else list(self.goal_options)
+        options = (
+            dict(self.goal_options) if isinstance(self.goal_options, Mapping) else list(self.goal_options)
+        )
         return {
             "goal_id": self.goal_id,
             "asin": self.asin,
@@ -93,8 +95,8 @@ def draw_price_upper(price: float, rng: random.Random) -> tuple[float, str]:
 
     Example:
         >>> draw_price_upper(33.5, random.Random(0))
-        (60.0, ', and price lower than 60.00 dollars')
-        >>> draw_price_upper(975.0, random.Random(0))
+        (70.0, ', and price lower than 70.00 dollars')
+        >>> draw_price_upper(985.0, random.Random(0))
         (1000000.0, '')
     """
     candidates = [p for p in PRICE_RANGE if p > price][:4]
