@@ -48,7 +48,9 @@ def main(argv: list[str] | None = None) -> dict:
     profile = get_profile("mem1-qa")
     questions = _questions(2 * args.tasks)
     tasks = [Task(f"t{i}", questions[2 * i : 2 * i + 2]) for i in range(args.tasks)]
-    env = LocalRetrievalEnv.from_corpus(build_corpus(DATA / "hotpotqa" / "hotpotqa_dev_500.ircot.jsonl", max_questions=100))
+    env = LocalRetrievalEnv.from_corpus(
+        build_corpus(DATA / "hotpotqa" / "hotpotqa_dev_500.ircot.jsonl", max_questions=100)
+    )
 
     # 1. one turn's prefill for real turn-2 contexts
     requests = []
@@ -59,7 +61,10 @@ def main(argv: list[str] | None = None) -> dict:
         rest = tokenizer(memory + observation, add_special_tokens=False)["input_ids"]
         requests.append(GenerationRequest(task.id, prompt, prompt + rest, last_turn=False))
     prefill = {True: [], False: []}
-    policies = {reuse: ModelPolicy(model, tokenizer, profile, max_new_tokens=1, reuse_prompt_cache=reuse) for reuse in (True, False)}
+    policies = {
+        reuse: ModelPolicy(model, tokenizer, profile, max_new_tokens=1, reuse_prompt_cache=reuse)
+        for reuse in (True, False)
+    }
     policies[True].generate(requests)  # the first turn pays for the prompt cache once
     for _ in range(args.repeats):
         for reuse in (True, False):
@@ -72,7 +77,9 @@ def main(argv: list[str] | None = None) -> dict:
     responses = {}
     for _ in range(args.repeats):
         for reuse in (True, False):
-            policy = ModelPolicy(model, tokenizer, profile, max_new_tokens=args.max_new_tokens, reuse_prompt_cache=reuse)
+            policy = ModelPolicy(
+                model, tokenizer, profile, max_new_tokens=args.max_new_tokens, reuse_prompt_cache=reuse
+            )
             loop = AgentLoop(policy, env, LoopConfig(mode="mem1", max_turns=4, batch_size=len(tasks)))
             start = time.perf_counter()
             trajectories = loop.run(tasks)
@@ -90,7 +97,9 @@ def main(argv: list[str] | None = None) -> dict:
         "share_of_turn2_context_cached": round(sum(p - 1 for p in prompt_tokens) / sum(context_tokens), 3),
         "turn_prefill_s_reuse": round(statistics.median(prefill[True]), 3),
         "turn_prefill_s_no_reuse": round(statistics.median(prefill[False]), 3),
-        "turn_prefill_speedup": round(statistics.median(prefill[False]) / statistics.median(prefill[True]), 2),
+        "turn_prefill_speedup": round(
+            statistics.median(prefill[False]) / statistics.median(prefill[True]), 2
+        ),
         "loop_turns": turns,
         "loop_s_reuse": round(statistics.median(loop_time[True]), 2),
         "loop_s_no_reuse": round(statistics.median(loop_time[False]), 2),

@@ -184,7 +184,9 @@ def print_result(out: dict) -> None:
         table.add_row(*(Text(cell) for cell in cells))  # model text is not rich markup ([HINT] etc.)
     console.print(table)
     for question, answer in zip(out["questions"], out["answers"]):
-        console.print(f"[bold]Q:[/bold] {escape(question)}\n[bold]A:[/bold] {escape(answer or '(no answer)')}")
+        console.print(
+            f"[bold]Q:[/bold] {escape(question)}\n[bold]A:[/bold] {escape(answer or '(no answer)')}"
+        )
     console.print(
         f"stop: {out['stop_reason']} · turns: {len(out['turns'])} · peak tokens: {out['peak_tokens']} · "
         f"dependency: {out['dependency']:.0f} · time: {out['time_s']:.1f} s"

@@ -21,12 +21,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from mem1_hf.efficiency import dependency, peak_tokens
-from mem1_hf.envs.base import SearchEnvironment
 from mem1_hf.errors import Mem1InputError
 from mem1_hf.keep_rule import KeepRule, Piece, Segment
 from mem1_hf.parsing import ParsedResponse, parse_response, split_answers
 from mem1_hf.policy import GenerationRequest, Policy
 from mem1_hf.prompts import PromptProfile, get_profile
+from mem1_hf.task_env import StepItem, as_task_env
 
 
 @dataclass
@@ -118,8 +118,10 @@ class Trajectory:
     history: list[Segment]
     turns: list[Turn] = field(default_factory=list)
     answer_text: str = ""
-    stop_reason: str = "max_turns"  # "answered" | "max_turns" | "context_limit"
+    stop_reason: str = "max_turns"  # "answered" | "bought" | "max_turns" | "context_limit"
     time_s: float = 0.0
+    reward: float | None = None  # the environment's reward (WebShop); QA is scored by the harness
+    info: dict = field(default_factory=dict)
 
     @property
     def answers(self) -> list[str]:
@@ -150,6 +152,7 @@ class Trajectory:
             "dependency": self.dependency,
             "time_s": self.time_s,
             "stop_reason": self.stop_reason,
+            "reward": self.reward,
         }
 
 
@@ -189,19 +192,25 @@ class _Active:
     started: float
 
 
-def encode_prompt(tokenizer, profile: PromptProfile, questions: Sequence[str]) -> list[int]:
-    """The task prompt's ids: the chat template of the user message, ready for the assistant.
+def encode_user_message(tokenizer, text: str) -> list[int]:
+    """The ids of the chat template of one user message, ready for the assistant's turn.
 
     Later turns append the kept memory and observation ids, which equals the chat template of
     ``[user: prompt, assistant: memory]`` with its trailing end-of-turn removed (DESIGN.md).
     """
     if not getattr(tokenizer, "chat_template", None):
         raise Mem1InputError("the model's tokenizer has no chat template; pass an instruct/chat model")
-    messages = [{"role": "user", "content": profile.build_prompt(questions)}]
-    ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
-    if isinstance(ids, dict) or hasattr(ids, "keys"):  # BatchEncoding in some versions
+    ids = tokenizer.apply_chat_template(
+        [{"role": "user", "content": text}], add_generation_prompt=True, tokenize=True
+    )
+    if hasattr(ids, "keys"):  # a BatchEncoding in some transformers versions
         ids = ids["input_ids"]
     return list(ids)
+
+
+def encode_prompt(tokenizer, profile: PromptProfile, questions: Sequence[str]) -> list[int]:
+    """The task prompt's ids for a QA task (see :func:`encode_user_message`)."""
+    return encode_user_message(tokenizer, profile.build_prompt(questions))
 
 
 class AgentLoop:
@@ -209,18 +218,17 @@ class AgentLoop:
 
     Args:
         policy: a :class:`~mem1_hf.policy.Policy` (model or scripted).
-        env: the search environment.
+        env: a search environment (QA), a ``WebShopEnv``, or a
+            :class:`~mem1_hf.task_env.TaskEnvironment`.
         config: the :class:`LoopConfig`.
         context_limit: the longest input the policy accepts; a task whose next input would not
             fit ends cleanly with ``stop_reason="context_limit"``.
     """
 
-    def __init__(
-        self, policy: Policy, env: SearchEnvironment, config: LoopConfig, context_limit: int | None = None
-    ):
+    def __init__(self, policy: Policy, env, config: LoopConfig, context_limit: int | None = None):
         self.policy = policy
-        self.env = env
         self.config = config
+        self.task_env = as_task_env(env, config.profile, config.topk)
         self.tokenizer = policy.tokenizer
         self.context_limit = context_limit or int(getattr(policy, "context_limit", 1 << 30))
 
@@ -238,6 +246,7 @@ class AgentLoop:
             for state in finished:
                 state.trajectory.time_s = time.perf_counter() - state.started
                 self.policy.release(state.key)
+                self.task_env.finish(state.key)
                 done[state.index] = state.trajectory
                 if on_finish is not None:
                     on_finish(state.trajectory)
@@ -245,10 +254,11 @@ class AgentLoop:
         return [done[i] for i in range(len(tasks))]
 
     def _start(self, index: int, task: Task) -> _Active:
-        prompt_ids = encode_prompt(self.tokenizer, self.config.profile, task.questions)
+        key, started = f"{index}:{task.id}", time.perf_counter()
+        prompt_ids = encode_user_message(self.tokenizer, self.task_env.start(key, task.questions, task.id))
         history = [Segment("prompt", prompt_ids, turn=-1)]
         trajectory = Trajectory(task=task, mode=self.config.mode, history=history)
-        return _Active(index, f"{index}:{task.id}", trajectory, prompt_ids, time.perf_counter())
+        return _Active(index, key, trajectory, prompt_ids, started)
 
     def _step(self, active: list[_Active]) -> list[_Active]:
         """One turn for every active task; returns the tasks that finished."""
@@ -271,7 +281,7 @@ class AgentLoop:
         if not requests:
             return finished
         results = self.policy.generate(requests)
-        searches: list[tuple[_Active, Turn]] = []
+        items, turns = [], []
         for state, result, (ids, pieces) in zip(runnable, results, contexts):
             trajectory = state.trajectory
             index = len(trajectory.turns)
@@ -281,21 +291,22 @@ class AgentLoop:
             trajectory.turns.append(turn)
             keep = token_span(self.tokenizer, result.ids, parsed.keep_span)
             trajectory.history.append(Segment("response", result.ids, turn=index, keep=keep))
-            turns_left = cfg.max_turns - index - 1
-            if parsed.action == cfg.profile.final_tag:
-                trajectory.answer_text, trajectory.stop_reason = parsed.content, "answered"
+            items.append(StepItem(state.key, parsed, cfg.max_turns - index - 1))
+            turns.append(turn)
+        outcomes = self.task_env.step(items)  # one batched environment step for every task
+        for state, turn, item, outcome in zip(runnable, turns, items, outcomes):
+            trajectory = state.trajectory
+            if outcome.info:
+                trajectory.info = outcome.info
+            if outcome.done:
+                trajectory.answer_text, trajectory.reward = outcome.answer_text, outcome.reward
+                trajectory.stop_reason = outcome.stop_reason or "done"
                 finished.append(state)
-            elif turns_left <= 0:
+            elif item.turns_left <= 0:
                 trajectory.stop_reason = "max_turns"
                 finished.append(state)
-            elif parsed.action == cfg.profile.search_tag:
-                searches.append((state, turn))
             else:
-                self._observe(state, turn, cfg.profile.invalid_message, turns_left)
-        if searches:
-            docs = self.env.search_text([t.parsed.content for _, t in searches], cfg.topk)
-            for (state, turn), text in zip(searches, docs):
-                self._observe(state, turn, text, cfg.max_turns - turn.index - 1)
+                self._observe(state, turn, outcome.observation or "", item.turns_left)
         return finished
 
     def _observe(self, state: _Active, turn: Turn, body: str, turns_left: int) -> None:
@@ -308,7 +319,7 @@ class AgentLoop:
 
 
 def run_agent_loop(
-    policy: Policy, env: SearchEnvironment, tasks: Sequence[Task], config: LoopConfig | None = None, **kwargs
+    policy: Policy, env, tasks: Sequence[Task], config: LoopConfig | None = None, **kwargs
 ) -> list[Trajectory]:
     """Convenience wrapper: ``AgentLoop(policy, env, config).run(tasks)``."""
     return AgentLoop(policy, env, config or LoopConfig(), **kwargs).run(tasks)

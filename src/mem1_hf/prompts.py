@@ -63,6 +63,12 @@ _INVALID = (
 )
 
 
+_WEBSHOP_INVALID = (
+    "My previous action is invalid. I must put exactly one action, search[query] or click[button], "
+    "between <answer> and </answer>. Let me try again."
+)
+
+
 @dataclass(frozen=True)
 class PromptProfile:
     """The text conventions of one agent family.
@@ -155,6 +161,7 @@ PROFILES: dict[str, PromptProfile] = {
         search_tag=None,
         instruction=_WEBSHOP_INSTRUCTION,
         discarded_tags=("think",),
+        invalid_message=_WEBSHOP_INVALID,
     ),
 }
 
