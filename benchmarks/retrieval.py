@@ -16,7 +16,9 @@ built on the whole synthetic corpus for real. For dense, encoding 100k passages 
 an hour on a CPU, so the unique passages are encoded once and their embedding matrix is tiled
 into the faiss index (searching is the same work as over 100k distinct vectors). Queries are the
 real questions; "single" sends one query per call, "batched" ``--batch-size`` per call; both
-include tokenising / encoding the queries.
+include tokenising / encoding the queries; ``faiss_only_*`` times the index search alone.
+``--threads N`` pins torch and faiss to N threads: on a small, busy machine the two OpenMP
+thread pools (torch's and faiss') spin against each other and the default can be far slower.
 
 Dense embeddings are cached as index directories under ``--cache`` (reused when the corpus and
 embedder match), so a rerun skips the ~5 minutes of encoding. The default embedder
@@ -35,7 +37,6 @@ import gzip
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -147,7 +148,7 @@ def build_dense(docs: list[Document], cache: Path, name: str) -> tuple[LocalRetr
     seconds = time.perf_counter() - start
     if cached:
         # the encoding time measured when the cache was written
-        info = json.loads(meta_path.read_text()) | {"from_cache": True, "load_s": round(seconds, 2)}
+        info = json.loads(meta_path.read_text()) | {"from_cache": True, "load_s": round(seconds, 3)}
     else:
         info = {
             "passages": len(docs),
@@ -206,8 +207,8 @@ def bm25_latency(texts: list[str], queries: list[str], n: int, batch: int) -> di
         "passages": len(bm25),
         "build_s": round(build, 2),
         "build_passages_per_s": round(n / build, 1),
-        "single": time_calls(lambda q: bm25.search(q, 3), queries, 1, "bm25 100k single"),
-        "batched": time_calls(lambda q: bm25.search(q, 3), queries, batch, "bm25 100k batched"),
+        "single": time_calls(lambda q: bm25.search(q, 3), queries, 1, f"bm25 {n // 1000}k single"),
+        "batched": time_calls(lambda q: bm25.search(q, 3), queries, batch, f"bm25 {n // 1000}k batched"),
     }
 
 
@@ -224,6 +225,7 @@ def dense_latency(envs: list[LocalRetrievalEnv], queries: list[str], n: int, bat
     build = time.perf_counter() - start
     dense = copy.copy(envs[0].retriever)
     dense._index = index
+    encoded = dense.encode(queries, dense.query_prefix)
     return {
         "passages": len(dense),
         "unique_passages_encoded": int(unique.shape[0]),
@@ -233,8 +235,15 @@ def dense_latency(envs: list[LocalRetrievalEnv], queries: list[str], n: int, bat
         ),
         "index_type": "flat",
         "build_s": round(build, 3),
-        "single": time_calls(lambda q: dense.search(q, 3), queries, 1, "dense 100k single"),
-        "batched": time_calls(lambda q: dense.search(q, 3), queries, batch, "dense 100k batched"),
+        "single": time_calls(lambda q: dense.search(q, 3), queries, 1, f"dense {n // 1000}k single"),
+        "batched": time_calls(lambda q: dense.search(q, 3), queries, batch, f"dense {n // 1000}k batched"),
+        # the faiss part alone: query embeddings computed beforehand
+        "faiss_only_single": time_calls(
+            lambda rows: index.search(np.stack(rows), 3), list(encoded), 1, f"faiss {n // 1000}k single"
+        ),
+        "faiss_only_batched": time_calls(
+            lambda rows: index.search(np.stack(rows), 3), list(encoded), batch, f"faiss {n // 1000}k batched"
+        ),
     }
 
 
@@ -251,6 +260,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency-passages", type=int, default=100_000)
     parser.add_argument("--latency-queries", type=int, default=500, help="queries timed per mode")
     parser.add_argument("--batch-size", type=int, default=32, help="queries per call, batched mode")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch and faiss (OpenMP) threads; default: the libraries' own choice (all cores)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.limit = QUICK["limit"] if args.limit is None else args.limit
@@ -261,7 +276,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    import faiss
     import torch
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+        faiss.omp_set_num_threads(args.threads)
 
     from mem1_hf.envs import default_embedder_path
 
@@ -275,6 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": {
             "cpus": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
+            "faiss_threads": faiss.omp_get_max_threads(),
+            "load_avg_1min_start": round(os.getloadavg()[0], 2),
             "python": platform.python_version(),
         },
         "config": {
@@ -320,6 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             dense_envs, queries, args.latency_passages, args.batch_size
         )
         log(f"dense latency: {report[latency_key]['dense']}")
+    report["machine"]["load_avg_1min_end"] = round(os.getloadavg()[0], 2)
     print(json.dumps(report, indent=2))
     return 0
 

@@ -70,3 +70,17 @@ def test_invalid_responses_and_turn_limit(shop, tokenizer):
 def test_webshop_needs_its_profile(shop, tokenizer):
     with pytest.raises(Mem1InputError, match="mem1-webshop"):
         AgentLoop(ScriptedPolicy(tokenizer, {}), shop, LoopConfig(prompt_profile="mem1-qa"))
+
+
+def test_pipeline_takes_a_goal_id(shop, tiny_model, tokenizer):
+    from transformers import pipeline
+
+    import mem1_hf  # noqa: F401
+
+    agent = pipeline("mem1-agent", model=tiny_model, tokenizer=tokenizer, env=shop, device="cpu")
+    goal = shop.goals("test")[0]
+    out = agent(goal.goal_id, prompt_profile="mem1-webshop", max_turns=2, max_new_tokens=4)
+    assert out["stop_reason"] == "max_turns" and len(out["turns"]) == 2
+    assert "Available actions" in out["turns"][0]["observation"]
+    with pytest.raises(Mem1InputError, match="unknown WebShop goal"):
+        agent("not-a-goal", prompt_profile="mem1-webshop", max_turns=1)

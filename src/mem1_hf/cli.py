@@ -27,7 +27,12 @@ from mem1_hf.prompts import PROFILES
 
 # Modules that add their own subcommands: each has ``register_cli(subparsers)`` which adds a
 # parser and sets ``func`` (a callable taking the parsed args) with ``set_defaults``.
-PLUGINS: tuple[str, ...] = ("mem1_hf.data.compose", "mem1_hf.server", "mem1_hf.envs.webshop.play")
+PLUGINS: tuple[str, ...] = (
+    "mem1_hf.data.compose",
+    "mem1_hf.server",
+    "mem1_hf.envs.webshop.play",
+    "mem1_hf.evaluation.cli",
+)
 
 
 def _add_retrieval_args(parser: argparse.ArgumentParser) -> None:

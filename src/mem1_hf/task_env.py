@@ -113,7 +113,12 @@ class WebShopTaskEnv(TaskEnvironment):
         self.sessions: dict[str, Any] = {}
 
     def start(self, key: str, questions: Sequence[str], task_id: str) -> str:
-        session = self.env.reset(task_id)
+        # the task id is the goal id (harness); through the pipeline the "question" is the goal id
+        try:
+            goal = self.env.goal(task_id)
+        except Mem1InputError:
+            goal = self.env.goal(questions[0].strip())  # unknown too: a one-line error naming it
+        session = self.env.reset(goal)
         self.sessions[key] = session
         return (
             self.profile.build_prompt([session.goal.instruction]) + "\nCurrent page:\n" + session.observation

@@ -1,0 +1,43 @@
+"""The evaluation harness (``mem1 eval``): resumable runs, the paper's tables and plots.
+
+A run directory holds:
+
+* ``trajectories.jsonl`` — one line per finished task, written as it finishes: the full
+  trajectory (``Trajectory.to_dict``) plus ``objectives``, ``mode``, ``n_turns``,
+  ``invalid_actions`` and the scores (QA: ``em_sum``, ``f1_sum``, ``em``, ``f1``, ``count_ok``;
+  WebShop: ``reward``, ``success``). Rerunning skips every ``(objectives, mode, task_id)``
+  already there.
+* ``run.json`` — the settings; a resumed run must use the same ones.
+* ``summary.json`` and ``table.md`` — per objective count and mode (see :mod:`.report`).
+* PNG plots (see :mod:`.plots`).
+
+Example:
+    >>> from mem1_hf.evaluation import max_turns_for
+    >>> max_turns_for(8)
+    12
+"""
+
+from __future__ import annotations
+
+from mem1_hf.evaluation.report import build_summary, render_table, summarize_cells, write_report
+from mem1_hf.evaluation.runner import (
+    EvalJob,
+    load_records,
+    max_turns_for,
+    run_jobs,
+    run_key,
+    trajectory_record,
+)
+
+__all__ = [
+    "EvalJob",
+    "build_summary",
+    "load_records",
+    "max_turns_for",
+    "render_table",
+    "run_jobs",
+    "run_key",
+    "summarize_cells",
+    "trajectory_record",
+    "write_report",
+]

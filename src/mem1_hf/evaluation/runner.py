@@ -1,0 +1,214 @@
+"""Run evaluation jobs through the agent loop, appending each finished task to a JSONL file.
+
+A job is one (objective count, mode) cell of the paper's table: its tasks and loop config.
+Every finished task is written at once (one JSON line, flushed), so an interrupted run loses
+at most the tasks that were still running; :func:`run_jobs` skips every
+``(objectives, mode, task_id)`` already in the file (:func:`run_key`) and drops a truncated
+last line left by a crash. The max-turns rule (:func:`max_turns_for`) lives here too.
+
+Example:
+    >>> max_turns_for(2), max_turns_for(4), max_turns_for(16), max_turns_for(16, override=8)
+    (6, 6, 20, 8)
+    >>> run_key({"objectives": 2, "mode": "mem1", "task_id": "n2-ab"})
+    (2, 'mem1', 'n2-ab')
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mem1_hf.errors import Mem1InputError
+from mem1_hf.loop import AgentLoop, LoopConfig, Task, Trajectory
+from mem1_hf.policy import Policy
+from mem1_hf.scoring import score_task
+from mem1_hf.task_env import TaskEnvironment, as_task_env
+
+TRAJECTORIES = "trajectories.jsonl"
+SETTINGS = "run.json"
+#: WebShop episodes get 10 turns (the mem1-webshop profile's budget) unless overridden
+WEBSHOP_MAX_TURNS = 10
+
+RunKey = tuple[int, str, str]
+#: builds the policy of one job from its task environment and loop config
+PolicyFactory = Callable[[TaskEnvironment, LoopConfig], Policy]
+
+
+def max_turns_for(objectives: int, override: int | None = None) -> int:
+    """Turns per task: 6 up to 4 objectives, then ``objectives + 4`` (``override`` wins).
+
+    MEM1 gives 6 turns to tasks of up to 4 questions; a task with more questions needs at
+    least one search per question plus the answer, so the budget grows with them.
+
+    Example:
+        >>> [max_turns_for(n) for n in (1, 2, 4, 8, 16)]
+        [6, 6, 6, 12, 20]
+    """
+    if override is not None:
+        if override < 1:
+            raise Mem1InputError(f"--max-turns must be >= 1, got {override}")
+        return override
+    return 6 if objectives <= 4 else objectives + 4
+
+
+def run_key(record: dict[str, Any]) -> RunKey:
+    """The identity of a finished task in a run: ``(objectives, mode, task_id)``."""
+    return int(record["objectives"]), str(record["mode"]), str(record["task_id"])
+
+
+@dataclass
+class EvalJob:
+    """One cell of the results table: tasks run with one loop config.
+
+    Args:
+        objectives: questions per task (1 for WebShop episodes).
+        mode: the loop mode (``mem1``, ``full_context``, ``truncate``).
+        tasks: the tasks, in order.
+        config: the loop config (its ``mode`` must equal ``mode``).
+        golds: task id -> gold answers per objective (QA); empty for WebShop.
+        env: the environment the tasks run in.
+    """
+
+    objectives: int
+    mode: str
+    tasks: list[Task]
+    config: LoopConfig
+    env: Any
+    golds: dict[str, list[list[str]]] = field(default_factory=dict)
+
+    def keys(self) -> list[RunKey]:
+        return [(self.objectives, self.mode, t.id) for t in self.tasks]
+
+
+def load_records(path: str | Path, repair: bool = True) -> list[dict[str, Any]]:
+    """The finished-task records of a trajectories file (``[]`` if it does not exist).
+
+    A last line without its newline (a crash mid-write) is dropped and, with ``repair``, cut
+    from the file so that new records append cleanly; that task simply runs again.
+
+    Example:
+        >>> load_records("/nonexistent/trajectories.jsonl")
+        []
+    """
+    path = Path(path)
+    if not path.is_file():
+        return []
+    data = path.read_bytes()
+    complete = data[: data.rfind(b"\n") + 1]  # everything up to the last full line
+    if repair and len(complete) != len(data):
+        with open(path, "r+b") as handle:
+            handle.truncate(len(complete))
+    records = []
+    for number, line in enumerate(complete.decode("utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            # only a hand edit gets here: skip the line, the task reruns and is appended again
+            warnings.warn(f"{path}:{number}: not JSON, skipped", stacklevel=2)
+    return records
+
+
+def check_settings(out_dir: Path, settings: dict[str, Any]) -> None:
+    """Write ``run.json``, or check that a resumed run uses the same settings.
+
+    Mixing tasks run with different models or budgets in one directory would make the table
+    meaningless, so a mismatch is a user error.
+    """
+    path = out_dir / SETTINGS
+    if path.is_file():
+        before = json.loads(path.read_text())
+        changed = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
+        if changed:
+            details = ", ".join(f"{k}: {before.get(k)!r} -> {settings.get(k)!r}" for k in changed)
+            raise Mem1InputError(
+                f"{out_dir} holds a run with other settings ({details}); use another --out to start afresh"
+            )
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
+
+
+def trajectory_record(trajectory: Trajectory, job: EvalJob) -> dict[str, Any]:
+    """The JSONL record of a finished task: the full trajectory, its cell, its scores."""
+    record = trajectory.to_dict()
+    turns = record["turns"]
+    record.update(
+        objectives=job.objectives,
+        mode=job.mode,
+        n_turns=len(turns),
+        invalid_actions=sum(t["action"] == "invalid" for t in turns),
+        info=trajectory.info,
+    )
+    if job.golds:
+        golds = job.golds[trajectory.task.id]
+        score = score_task(trajectory.answer_text, golds)
+        record.update(
+            golds=golds,
+            em_sum=score.em_sum,
+            f1_sum=score.f1_sum,
+            em=score.em_mean,
+            f1=score.f1_mean,
+            count_ok=score.count_ok,
+        )
+    else:  # WebShop: the environment's reward; success means a perfect purchase
+        reward = trajectory.reward or 0.0
+        record.update(reward=reward, success=reward >= 1.0)
+    return record
+
+
+def run_jobs(
+    jobs: Sequence[EvalJob],
+    make_policy: PolicyFactory,
+    out_dir: str | Path,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+    progress: bool | None = None,
+) -> list[dict[str, Any]]:
+    """Run every task not yet in ``out_dir/trajectories.jsonl``; return the jobs' records.
+
+    Args:
+        jobs: the cells to run.
+        make_policy: builds a job's policy from its task environment and config.
+        out_dir: the run directory (created).
+        on_record: called after each record is written (e.g. to log, or to stop a test).
+        progress: show a tqdm bar (None: only on a terminal).
+
+    Example:
+        >>> records = run_jobs(jobs, lambda env, cfg: ModelPolicy(model, tok, cfg.profile), "runs/a")  # doctest: +SKIP
+    """
+    from tqdm.auto import tqdm
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / TRAJECTORIES
+    done = {run_key(r) for r in load_records(path)}
+    pending = [(job, [t for t in job.tasks if (job.objectives, job.mode, t.id) not in done]) for job in jobs]
+    total = sum(len(tasks) for _, tasks in pending)
+    bar = tqdm(
+        total=total, desc="evaluating", unit="task", disable=None if progress is None else not progress
+    )
+    with open(path, "a", encoding="utf-8") as handle, bar:
+        for job, tasks in pending:
+            if not tasks:
+                continue
+            bar.set_postfix_str(f"{job.objectives} obj, {job.mode}")
+            task_env = as_task_env(job.env, job.config.profile, job.config.topk)
+
+            def write(trajectory: Trajectory, job: EvalJob = job) -> None:
+                record = trajectory_record(trajectory, job)
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())  # on disk before we move on: a crash loses nothing
+                bar.update(1)
+                if on_record is not None:
+                    on_record(record)
+
+            AgentLoop(make_policy(task_env, job.config), task_env, job.config).run(tasks, on_finish=write)
+    records = {run_key(r): r for r in load_records(path)}
+    return [records[key] for job in jobs for key in job.keys() if key in records]
