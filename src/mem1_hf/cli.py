@@ -117,7 +117,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
 
     # check the cheap things before loading a model, so a typo fails in a second
     normalise_tasks(args.questions)
-    LoopConfig(
+    loop_kwargs = dict(
         mode=args.mode,
         prompt_profile=args.prompt_profile,
         max_turns=args.max_turns,
@@ -125,6 +125,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
         truncate_tokens=args.truncate_tokens,
         topk=args.topk,
     )
+    LoopConfig(**loop_kwargs)
     if args.max_new_tokens < 1:
         raise Mem1InputError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
     if args.index:
@@ -134,17 +135,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
     model, tokenizer = load_model(args.model, device=args.device, dtype=args.dtype)
     agent = pipeline("mem1-agent", model=model, tokenizer=tokenizer, env=env, device=model.device)
     sampling = {"do_sample": True, "temperature": args.temperature} if args.temperature > 0 else {}
-    out = agent(
-        args.questions,
-        mode=args.mode,
-        prompt_profile=args.prompt_profile,
-        max_turns=args.max_turns,
-        max_new_tokens=args.max_new_tokens,
-        max_obs_tokens=args.max_obs_tokens,
-        truncate_tokens=args.truncate_tokens,
-        topk=args.topk,
-        **sampling,
-    )
+    out = agent(args.questions, max_new_tokens=args.max_new_tokens, **loop_kwargs, **sampling)
     if args.json:
         print(json.dumps(out, indent=2, ensure_ascii=False))
     else:

@@ -145,6 +145,14 @@ def _document(item: Any, where: str) -> Document:
     )
 
 
+def thread_session(local: threading.local) -> requests.Session:
+    """This thread's ``requests.Session`` (sessions are not documented thread-safe)."""
+    session = getattr(local, "session", None)
+    if session is None:
+        session = local.session = requests.Session()
+    return session
+
+
 class RemoteRetrievalEnv(SearchEnvironment):
     """Search through a Search-R1 / MEM1 retrieval server; one HTTP request per batch.
 
@@ -193,10 +201,7 @@ class RemoteRetrievalEnv(SearchEnvironment):
 
     @property
     def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = requests.Session()
-        return session
+        return thread_session(self._local)
 
     def search(self, queries: Sequence[str], topk: int | None = None) -> list[list[Document]]:
         """Return each query's ``topk`` documents from the server, best first (scores if sent).

@@ -27,7 +27,7 @@ from typing import Any
 import requests
 
 from mem1_hf.envs.base import Document, SearchEnvironment
-from mem1_hf.envs.remote import RetriesExhausted, post_with_retries
+from mem1_hf.envs.remote import RetriesExhausted, post_with_retries, thread_session
 from mem1_hf.errors import Mem1InputError
 
 SERPER_URL = "https://google.serper.dev/search"
@@ -121,10 +121,7 @@ class WebSearchEnv(SearchEnvironment):
 
     @property
     def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = requests.Session()
-        return session
+        return thread_session(self._local)
 
     def search(self, queries: Sequence[str], topk: int | None = None) -> list[list[Document]]:
         """Return each query's top ``topk`` organic results (title, snippet, URL), best first.
