@@ -23,7 +23,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mem1_hf.errors import Mem1InputError
 
@@ -136,23 +136,18 @@ class PromptProfile:
         return tuple(banned)
 
 
+_MEM1_QA = PromptProfile(
+    name="mem1-qa",
+    state_tag="think",
+    action_tags=("search", "answer"),
+    final_tag="answer",
+    search_tag="search",
+    instruction=_QA_INSTRUCTION,
+)
+
 PROFILES: dict[str, PromptProfile] = {
-    "mem1-qa": PromptProfile(
-        name="mem1-qa",
-        state_tag="think",
-        action_tags=("search", "answer"),
-        final_tag="answer",
-        search_tag="search",
-        instruction=_QA_INSTRUCTION,
-    ),
-    "mem1-paper": PromptProfile(
-        name="mem1-paper",
-        state_tag="IS",
-        action_tags=("search", "answer"),
-        final_tag="answer",
-        search_tag="search",
-        instruction=_QA_INSTRUCTION,
-    ),
+    "mem1-qa": _MEM1_QA,
+    "mem1-paper": replace(_MEM1_QA, name="mem1-paper", state_tag="IS"),  # the paper's <IS> tag
     "mem1-webshop": PromptProfile(
         name="mem1-webshop",
         state_tag="summary",
