@@ -39,9 +39,11 @@ def plot_qa(summary: dict[str, Any], out_dir: Path) -> list[Path]:
     paths = []
     for filename, key, label in QA_PLOTS:
         fig, ax = plt.subplots(figsize=(5, 3.5))
-        for mode in summary["modes"]:
+        for i, mode in enumerate(summary["modes"]):
             cells = [c for c in summary["cells"] if c["mode"] == mode]
-            ax.plot([c["objectives"] for c in cells], [c[key] for c in cells], marker="o", label=mode)
+            # distinct line style and marker per mode: coinciding modes stay visible
+            style = dict(marker="os^dv"[i % 5], linestyle=("-", "--", ":", "-.")[i % 4], markersize=7 - i)
+            ax.plot([c["objectives"] for c in cells], [c[key] for c in cells], label=mode, **style)
         ax.set_xscale("log", base=2)  # 1, 2, 4, 8, 16 evenly spaced, as in the paper
         ax.set_xticks(summary["objectives"], [str(n) for n in summary["objectives"]])
         ax.set_xlabel("objectives per task")
