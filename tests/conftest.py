@@ -44,13 +44,12 @@ def smollm2(default_path, tokenizer):
     return model.eval(), tokenizer
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tokenizer):
-    """A 2-layer random Llama over the real tokenizer's vocabulary (fast, deterministic)."""
+def make_tiny_llama(tokenizer, **overrides):
+    """A small random Llama over the real tokenizer's vocabulary (fast, deterministic, seeded)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    config = LlamaConfig(
+    settings = dict(
         vocab_size=len(tokenizer),
         hidden_size=64,
         intermediate_size=128,
@@ -62,7 +61,13 @@ def tiny_model(tokenizer):
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,
     )
-    return LlamaForCausalLM(config).eval()
+    return LlamaForCausalLM(LlamaConfig(**{**settings, **overrides})).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tokenizer):
+    """A 2-layer random Llama over the real tokenizer's vocabulary."""
+    return make_tiny_llama(tokenizer)
 
 
 @pytest.fixture(scope="session")

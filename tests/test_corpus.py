@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 from pathlib import Path
 
 import pytest
+from conftest import SHARED_DATA as DATA  # next to the repo; MEM1_SHARED_DATA overrides
 
 from mem1_hf.data import (
     build_corpus,
@@ -22,10 +22,6 @@ from mem1_hf.data import (
 from mem1_hf.envs import Document, render_docs
 from mem1_hf.errors import Mem1InputError
 
-# the repository is cloned next to shared/; MEM1_SHARED_DATA overrides (as in conftest.py)
-DATA = Path(
-    os.environ.get("MEM1_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data")
-)
 HOTPOT_IRCOT = DATA / "hotpotqa" / "hotpotqa_dev_500.ircot.jsonl"
 HOTPOT_TRAIN = DATA / "hotpotqa" / "hotpotqa_train_100.json"
 HOTPOT_TITLES = DATA / "hotpotqa" / "hotpotqa_train_100_corpus.json"
@@ -33,8 +29,6 @@ NQ_ORACLE = DATA / "nq" / "nq_open_oracle_2000.jsonl.gz"
 NQ_GOLD = DATA / "nq" / "nq_gold_passages.corpus.jsonl"
 NQ_QUESTIONS = DATA / "nq" / "NQ-open.dev.jsonl"
 SEARCHR1 = DATA / "nq" / "searchr1_example_corpus.jsonl"
-
-pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"real data not found at {DATA}")
 
 
 def _jsonl(path: Path) -> list[dict]:

@@ -80,22 +80,13 @@ def test_trim_cuts_at_the_stop_or_eos(tiny_model, tokenizer):
 def test_a_model_at_its_context_window_stops_cleanly(tokenizer, hotpot_env):
     """Full context outgrows a model with a 600-token window: the task ends with
     stop_reason="context_limit", and no turn ever asks the model for more than its window."""
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from conftest import make_tiny_llama
 
     from mem1_hf.loop import AgentLoop, LoopConfig, Task
 
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        max_position_embeddings=600,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
+    model = make_tiny_llama(
+        tokenizer, hidden_size=32, intermediate_size=64, num_hidden_layers=1, max_position_embeddings=600
     )
-    model = LlamaForCausalLM(config).eval()
     policy = ModelPolicy(model, tokenizer, QA, max_new_tokens=64)
     assert policy.context_limit == 600
     loop = AgentLoop(policy, hotpot_env, LoopConfig(mode="full_context", max_turns=10))

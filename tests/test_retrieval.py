@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import SHARED_DATA as DATA  # next to the repo; MEM1_SHARED_DATA overrides
 
 from mem1_hf.data import corpus_from_hotpotqa, corpus_from_nq_oracle, format_contents, read_corpus
 from mem1_hf.envs import (
@@ -26,15 +27,10 @@ from mem1_hf.envs import (
 from mem1_hf.envs.dense import is_e5
 from mem1_hf.errors import Mem1InputError
 
-# the repository is cloned next to shared/; MEM1_SHARED_DATA overrides (as in conftest.py)
-DATA = Path(
-    os.environ.get("MEM1_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data")
-)
 HOTPOT_IRCOT = DATA / "hotpotqa" / "hotpotqa_dev_500.ircot.jsonl"
 NQ_ORACLE = DATA / "nq" / "nq_open_oracle_2000.jsonl.gz"
 SEARCHR1 = DATA / "nq" / "searchr1_example_corpus.jsonl"
 
-pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"real data not found at {DATA}")
 
 DENSE_HOTPOT_QUESTIONS = 40  # 400 passages
 DENSE_NQ_QUESTIONS = 100  # 99 passages
