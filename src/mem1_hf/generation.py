@@ -34,6 +34,24 @@ def vocab_texts(tokenizer) -> list[str]:
     return _VOCAB_TEXT[key]
 
 
+# Per-tokenizer sets of token ids that complete a banned string: built once, not every turn.
+_COMPLETING: dict[tuple[int, str, int], torch.Tensor] = {}
+
+
+def completing_ids(tokenizer, string: str, k: int) -> torch.Tensor:
+    """Ids of the tokens that complete ``string`` after a sequence ending in ``string[:k]``.
+
+    ``k == 0``: tokens containing the whole string; ``k > 0``: tokens starting with ``string[k:]``.
+    """
+    key = (id(tokenizer), string, k)
+    if key not in _COMPLETING:
+        rest = string[k:]
+        texts = vocab_texts(tokenizer)
+        ids = [i for i, t in enumerate(texts) if (string in t if k == 0 else t.startswith(rest))]
+        _COMPLETING[key] = torch.tensor(ids, dtype=torch.long)
+    return _COMPLETING[key]
+
+
 def _tail_text(tokenizer, ids: torch.Tensor, n_chars: int) -> str:
     # every token decodes to at least one character, so n_chars tokens cover n_chars characters
     return tokenizer.decode(ids[-n_chars:].tolist(), skip_special_tokens=False)
@@ -84,15 +102,11 @@ class BanStrings(LogitsProcessor):
     def __init__(self, tokenizer, banned: Sequence[Sequence[str]]):
         self.tokenizer = tokenizer
         self.banned = [tuple(b) for b in banned]
-        texts = vocab_texts(tokenizer)
-        self._completing: dict[tuple[str, int], torch.Tensor] = {}
-        for string in {s for row in self.banned for s in row}:
-            for k in range(len(string)):
-                # k == 0: tokens containing the whole string; k > 0: tokens that finish it
-                # when the sequence already ends with string[:k]
-                rest = string[k:]
-                ids = [i for i, t in enumerate(texts) if (string in t if k == 0 else t.startswith(rest))]
-                self._completing[(string, k)] = torch.tensor(ids, dtype=torch.long)
+        self._completing = {
+            (string, k): completing_ids(tokenizer, string, k)
+            for string in {s for row in self.banned for s in row}
+            for k in range(len(string))
+        }
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         scores = scores.clone()

@@ -66,6 +66,11 @@ class Piece:
         return self.end - self.start
 
 
+def gather(history: Sequence[Segment], pieces: Sequence[Piece]) -> list[int]:
+    """The token ids that ``pieces`` select from ``history``, in order."""
+    return [t for p in pieces for t in history[p.segment].ids[p.start : p.end]]
+
+
 @dataclass(frozen=True)
 class KeepRule:
     """What survives a turn, for one mode.
@@ -98,7 +103,7 @@ class KeepRule:
 
     def context_ids(self, history: Sequence[Segment]) -> list[int]:
         """The next turn's input ids: the pieces' tokens concatenated."""
-        return [t for p in self.pieces(history) for t in history[p.segment].ids[p.start : p.end]]
+        return gather(history, self.pieces(history))
 
     @staticmethod
     def _memory_and_observation(history: Sequence[Segment]) -> list[Piece]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from mem1_hf.efficiency import dependency, peak_tokens
 from mem1_hf.errors import Mem1InputError
-from mem1_hf.keep_rule import KeepRule, Piece, Segment
+from mem1_hf.keep_rule import KeepRule, Piece, Segment, gather
 from mem1_hf.parsing import ParsedResponse, parse_response, split_answers
 from mem1_hf.policy import GenerationRequest, Policy
 from mem1_hf.prompts import PromptProfile, get_profile
@@ -188,7 +188,6 @@ class _Active:
     index: int
     key: str
     trajectory: Trajectory
-    prompt_ids: list[int]
     started: float
 
 
@@ -258,7 +257,7 @@ class AgentLoop:
         prompt_ids = encode_user_message(self.tokenizer, self.task_env.start(key, task.questions, task.id))
         history = [Segment("prompt", prompt_ids, turn=-1)]
         trajectory = Trajectory(task=task, mode=self.config.mode, history=history)
-        return _Active(index, key, trajectory, prompt_ids, started)
+        return _Active(index, key, trajectory, started)
 
     def _step(self, active: list[_Active]) -> list[_Active]:
         """One turn for every active task; returns the tasks that finished."""
@@ -267,14 +266,14 @@ class AgentLoop:
         for state in active:
             history = state.trajectory.history
             pieces = cfg.keep_rule.pieces(history)
-            ids = [t for p in pieces for t in history[p.segment].ids[p.start : p.end]]
+            ids = gather(history, pieces)
             if len(ids) >= self.context_limit:
                 state.trajectory.stop_reason = "context_limit"
                 finished.append(state)
                 continue
             turn = len(state.trajectory.turns)
             requests.append(
-                GenerationRequest(state.key, state.prompt_ids, ids, last_turn=turn == cfg.max_turns - 1)
+                GenerationRequest(state.key, history[0].ids, ids, last_turn=turn == cfg.max_turns - 1)
             )
             runnable.append(state)
             contexts.append((ids, pieces))
