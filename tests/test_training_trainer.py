@@ -129,3 +129,57 @@ def test_bad_input_is_one_clear_error(tmp_path, tokenizer, hotpot_env, data):
                        value_model=_critic(tokenizer), train_dataset=data, env=hotpot_env)
     with pytest.raises(Mem1InputError, match="num_generations"):
         _args(tmp_path, advantage_estimator="grpo", num_generations=1)
+
+
+def test_lora_trains_only_the_adapter_and_its_reference_is_the_base(tmp_path, tokenizer, hotpot_env, data):
+    from peft import LoraConfig
+
+    base = make_tiny_llama(tokenizer)
+    original = {k: v.clone() for k, v in base.state_dict().items()}
+    args = _args(tmp_path, advantage_estimator="grpo", num_generations=2, max_steps=2, kl_coef=0.5)
+    trainer = MEM1PPOTrainer(
+        args=args, processing_class=tokenizer, model=base, train_dataset=data, env=hotpot_env,
+        peft_config=LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]),
+        reward_funcs=[even_token_reward],
+    )
+    assert trainer.ref_model is None  # no second copy: the reference is the policy without its adapter
+    metrics = trainer.train()
+    policy = trainer.accelerator.unwrap_model(trainer.policy)
+    changed = {k for k, v in policy.state_dict().items() if "lora_" in k}
+    assert changed
+    for name, param in policy.named_parameters():
+        if "lora_" not in name:
+            assert not param.requires_grad, name
+    merged_view = {k.replace("base_model.model.", "").replace(".base_layer", ""): v
+                   for k, v in policy.state_dict().items() if "lora_" not in k}
+    for k, v in original.items():
+        assert torch.equal(merged_view[k], v), f"base weight {k} changed"
+    assert metrics["objective/kl"] != 0.0  # the adapter moved away from the reference
+    # with the adapter disabled the policy is the untouched base model
+    ids = torch.tensor([tokenizer("Who founded Yale?")["input_ids"]])
+    fresh = make_tiny_llama(tokenizer)
+    with torch.no_grad(), policy.disable_adapter():
+        assert torch.allclose(policy(input_ids=ids).logits, fresh(input_ids=ids).logits, atol=1e-6)
+        assert not torch.allclose(policy(input_ids=ids).logits, fresh(input_ids=ids).logits + 1)
+
+
+def test_checkpointing_bf16_and_grad_clipping_are_applied(tmp_path, tokenizer, hotpot_env, data):
+    trainer = _trainer(tmp_path, tokenizer, hotpot_env, data, gradient_checkpointing=True, bf16=True,
+                       max_grad_norm=1e-3, max_steps=1)
+    policy = trainer.accelerator.unwrap_model(trainer.policy)
+    assert getattr(policy, "is_activation_checkpointing", None) or policy.is_gradient_checkpointing
+    seen = {}
+    real_clip = trainer.accelerator.clip_grad_norm_
+
+    def spy(parameters, max_norm):  # records the norm, then really clips
+        parameters = list(parameters)
+        norm = real_clip(parameters, max_norm)
+        after = torch.norm(torch.stack([p.grad.norm() for p in parameters if p.grad is not None]))
+        seen.setdefault("pairs", []).append((float(norm), float(after)))
+        return norm
+
+    trainer.accelerator.clip_grad_norm_ = spy
+    metrics = trainer.train()
+    assert metrics["grad_norm"] > 1e-3
+    assert all(after <= 1e-3 * 1.01 for _, after in seen["pairs"])
+    assert trainer._mask_dtype() == torch.bfloat16

@@ -32,6 +32,7 @@ PLUGINS: tuple[str, ...] = (
     "mem1_hf.server",
     "mem1_hf.envs.webshop.play",
     "mem1_hf.evaluation.cli",
+    "mem1_hf.train",
 )
 
 
@@ -191,6 +192,11 @@ def print_result(out: dict) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mem1`` console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"]:  # its flags come from dataclasses (HfArgumentParser), not from argparse here
+        from mem1_hf.train import main as train_main
+
+        return train_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         args.func(args)

@@ -124,7 +124,7 @@ def load_models(model_args, args):
     """Policy, tokenizer and (for GAE) critic from ``ModelConfig`` (the offline default when no path)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
-    from trl import get_kbit_device_map, get_quantization_config
+    from trl import get_quantization_config
 
     from mem1_hf.defaults import default_model_path
 
@@ -134,12 +134,12 @@ def load_models(model_args, args):
     quantization = get_quantization_config(model_args)
     kwargs = dict(
         revision=model_args.model_revision,
-        trust_remote_code=model_args.trust_remote_code,
+        trust_remote_code=getattr(model_args, "trust_remote_code", False),
         attn_implementation=model_args.attn_implementation or "sdpa",
         dtype=dtype or torch.float32,
     )
     if quantization is not None:
-        kwargs.update(quantization_config=quantization, device_map=get_kbit_device_map())
+        kwargs.update(quantization_config=quantization, device_map={"": _local_device()})
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
         policy = AutoModelForCausalLM.from_pretrained(source, **kwargs)
@@ -153,6 +153,14 @@ def load_models(model_args, args):
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise Mem1InputError(f"cannot load model {source!r}: {first}") from err
     return policy, tokenizer, critic
+
+
+def _local_device():
+    """This process's device for a k-bit model (its GPU under accelerate, else the CPU)."""
+    import torch
+    from accelerate import PartialState
+
+    return PartialState().process_index if torch.cuda.is_available() else "cpu"
 
 
 def run(argv: Sequence[str]) -> int:
@@ -204,13 +212,8 @@ def register_cli(subparsers) -> None:
         description="mem1 train --config configs/qa_grpo_lora_cpu.yaml [--flag value ...]; "
         "see `python -m mem1_hf.train --help` for every flag",
     )
+    # listed here for `mem1 --help`; `mem1.cli.main` hands `mem1 train ...` straight to :func:`main`
     parser.add_argument("rest", nargs=argparse.REMAINDER)
-    parser.set_defaults(func=lambda ns: _raise_status(run(ns.rest)))
-
-
-def _raise_status(status: int) -> None:
-    if status:
-        raise SystemExit(status)
 
 
 if __name__ == "__main__":

@@ -136,8 +136,10 @@ class MEM1PPOConfig(PPOConfig):
     def __post_init__(self) -> None:
         if self.bf16 is None:
             self.bf16 = torch.cuda.is_available()
-        if self.bf16 and not torch.cuda.is_available():
-            self.use_cpu = True  # transformers refuses bf16 without a GPU unless told to use the CPU
+        if not torch.cuda.is_available():
+            # no GPU: say so before transformers sets up the (shared) process state, so that processes
+            # started by torchrun join one gloo group on the CPU (and bf16 autocast is allowed there)
+            self.use_cpu = True
         super().__post_init__()
         checks = (
             ("logprob_mode", LOGPROB_MODES),

@@ -138,7 +138,8 @@ class MEM1PPOTrainer(PPOTrainer):
             if processing_class.pad_token_id is not None
             else processing_class.eos_token_id
         )
-        self.accelerator = Accelerator(cpu=bool(args.use_cpu))
+        # no GPU: the processes (if several, launched by torchrun) talk over gloo on the CPU
+        self.accelerator = Accelerator(cpu=bool(args.use_cpu) or not torch.cuda.is_available())
         world = self.accelerator.num_processes
         self.local_seed = args.seed + self.accelerator.process_index * 100003
 
@@ -171,7 +172,10 @@ class MEM1PPOTrainer(PPOTrainer):
             kwargs = args.gradient_checkpointing_kwargs or {"use_reentrant": False}
             for module in (model, value_model):
                 if module is not None:
-                    module.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+                    if hasattr(module, "activation_checkpointing_enable"):  # transformers >= 5.2x's name
+                        module.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+                    else:
+                        module.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
                     if self.is_peft_model and kwargs.get("use_reentrant", True):
                         module.enable_input_require_grads()
         self.policy_model = model
