@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -140,7 +141,11 @@ class MEM1PPOConfig(PPOConfig):
             # no GPU: say so before transformers sets up the (shared) process state, so that processes
             # started by torchrun join one gloo group on the CPU (and bf16 autocast is allowed there)
             self.use_cpu = True
-        super().__post_init__()
+        with warnings.catch_warnings():
+            # TRL's PPOConfig still uses the field name `gradient_checkpointing`, which transformers 5.2x
+            # renamed; the warning is about TRL's API, not something a user of this config can change
+            warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*", category=FutureWarning)
+            super().__post_init__()
         checks = (
             ("logprob_mode", LOGPROB_MODES),
             ("advantage_estimator", ADVANTAGE_ESTIMATORS),
