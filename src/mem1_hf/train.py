@@ -81,14 +81,15 @@ def parse(argv: Sequence[str]):
 
     from mem1_hf.training import MEM1PPOConfig
 
-    parser = TrlParser((TrainScriptArguments, MEM1PPOConfig, ModelConfig))
+    class _Parser(TrlParser):
+        def error(self, message: str):  # one line, not argparse's usage screen
+            raise Mem1InputError(f"{message} (see `mem1 train --help`)")
+
+    parser = _Parser((TrainScriptArguments, MEM1PPOConfig, ModelConfig), prog="mem1 train")
     try:
         return parser.parse_args_and_config(list(argv))
-    except SystemExit as err:
-        if not err.code:  # --help
-            raise
-        # argparse already printed its one-line message
-        raise Mem1InputError("invalid training arguments (see the message above)") from err
+    except ValueError as err:  # unknown flags or YAML keys, values of the wrong type
+        raise Mem1InputError(str(err).splitlines()[0]) from err
 
 
 def build_env(script):
