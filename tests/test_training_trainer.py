@@ -183,3 +183,22 @@ def test_checkpointing_bf16_and_grad_clipping_are_applied(tmp_path, tokenizer, h
     assert metrics["grad_norm"] > 1e-3
     assert all(after <= 1e-3 * 1.01 for _, after in seen["pairs"])
     assert trainer._mask_dtype() == torch.bfloat16
+
+
+def test_4bit_training_on_cpu_is_one_clear_error(tmp_path, tokenizer, hotpot_env, data):
+    """bitsandbytes 0.50 loads and runs 4-bit (NF4) layers on the CPU, but its CPU kernels have no
+    backward: LoRA gradients through them are silently None (checked). QLoRA needs a GPU; on the CPU
+    the trainer says so instead of training nothing."""
+    pytest.importorskip("bitsandbytes")
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    make_tiny_llama(tokenizer).save_pretrained(tmp_path / "tiny")
+    quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32)
+    policy = AutoModelForCausalLM.from_pretrained(tmp_path / "tiny", quantization_config=quant,
+                                                  device_map={"": "cpu"})
+    assert type(policy.model.layers[0].self_attn.q_proj).__name__ == "Linear4bit"
+    args = _args(tmp_path / "run", advantage_estimator="grpo", num_generations=2, max_steps=1)
+    with pytest.raises(Mem1InputError, match="needs a CUDA GPU"):
+        MEM1PPOTrainer(args=args, processing_class=tokenizer, model=policy, train_dataset=data, env=hotpot_env,
+                       peft_config=LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))

@@ -129,6 +129,15 @@ class MEM1PPOTrainer(PPOTrainer):
         else:
             value_model = None  # GRPO trains no critic
 
+        quantized = getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False)
+        if quantized and not torch.cuda.is_available():
+            # checked with bitsandbytes 0.50: its CPU 4-bit kernels have no autograd formula, so every
+            # gradient through a quantized layer is silently None and nothing would learn
+            raise Mem1InputError(
+                "training a 4-/8-bit (bitsandbytes) model needs a CUDA GPU: on the CPU bitsandbytes has no "
+                "backward for its quantized matmul and gradients vanish; load the model in float32/bfloat16 "
+                "(4-bit works on the CPU for inference only)"
+            )
         self.args = args
         self.processing_class = processing_class
         self.env = env
@@ -302,7 +311,9 @@ class MEM1PPOTrainer(PPOTrainer):
         # the additive mask lives in the dtype the attention runs in
         if self.args.bf16:
             return torch.bfloat16
-        return next(self.accelerator.unwrap_model(self.policy).parameters()).dtype
+        model = self.accelerator.unwrap_model(self.policy)
+        dtype = getattr(model, "dtype", None)  # the first floating dtype (4-bit weights are uint8)
+        return dtype if isinstance(dtype, torch.dtype) and dtype.is_floating_point else torch.float32
 
     def _replay(self, sequences, what: str) -> list[torch.Tensor]:
         out: list[torch.Tensor] = []
