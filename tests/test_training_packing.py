@@ -121,12 +121,12 @@ def test_no_leakage(pruned_rollout, tokenizer, attn, mode):
     trajectory = pruned_rollout[0]
     seq = sequences_for(trajectory.history, steps_from_turns(trajectory.turns), mode)[0]
     probe = seq.target_index[-1]  # the last action's predecessor: late in the sequence
-    seen = set(seq.visible[probe])
+    seen = set(seq.allowed[probe].nonzero().flatten().tolist())
     hidden = [j for j in range(probe) if j not in seen]
     assert hidden, "the last turn must not see everything before it (memory pruning)"
 
     def logits_at(ids):
-        changed = type(seq)(ids, seq.positions, seq.visible, [probe], [0])
+        changed = type(seq)(ids, seq.positions, seq.allowed, [probe], [0])
         batch = collate([changed], tokenizer.pad_token_id, torch.float32)
         with torch.no_grad():
             out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,

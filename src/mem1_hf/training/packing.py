@@ -58,14 +58,15 @@ class TrainingSequence:
     Attributes:
         ids: the token ids.
         positions: each token's position id (its position in the context the rollout built).
-        visible: ``visible[i]`` lists the indices token ``i`` may attend to (``None``: plain causal).
+        allowed: ``(L, L)`` booleans, ``allowed[i, j]``: token ``i`` may attend to ``j``
+            (``None``: plain causal attention).
         target_index: for each action token, the index whose logits predict it.
         target_ids: the action tokens (sampled ids), in trajectory order.
     """
 
     ids: list[int]
     positions: list[int]
-    visible: list[list[int]] | None
+    allowed: torch.Tensor | None
     target_index: list[int]
     target_ids: list[int]
 
@@ -115,10 +116,11 @@ def packed_sequence(history: Sequence[Segment], steps: Sequence[Step]) -> Traini
             offset = len(rest) + k  # index of this token inside the block
             targets.append(start + offset - 1 if offset > 0 else n_prompt - 1)
             target_ids.append(token)
-    visible = [
-        [j for j in range(i + 1) if group[j] == 0 or group[j] == group[i]] for i in range(len(ids))
-    ]
-    return TrainingSequence(ids, positions, visible, targets, target_ids)
+    g = torch.tensor(group)
+    causal = torch.tril(torch.ones(len(ids), len(ids), dtype=torch.bool))
+    # a token sees the prompt and the earlier tokens of its own block
+    allowed = causal & ((g[None, :] == 0) | (g[None, :] == g[:, None]))
+    return TrainingSequence(ids, positions, allowed, targets, target_ids)
 
 
 def stitched_sequence(history: Sequence[Segment], steps: Sequence[Step]) -> TrainingSequence:
@@ -127,34 +129,41 @@ def stitched_sequence(history: Sequence[Segment], steps: Sequence[Step]) -> Trai
     for segment in history:
         offsets.append(len(ids))
         ids += segment.ids
-
-    def where(piece: Piece) -> list[int]:
-        return list(range(offsets[piece.segment] + piece.start, offsets[piece.segment] + piece.end))
-
-    visible: list[list[int] | None] = [None] * len(ids)
+    n = len(ids)
+    allowed = torch.zeros((n, n), dtype=torch.bool)
+    assigned = torch.zeros(n, dtype=torch.bool)
     n_prompt = len(history[0].ids)
-    for i in range(n_prompt):
-        visible[i] = list(range(i + 1))
+    allowed[:n_prompt, :n_prompt] = torch.tril(torch.ones(n_prompt, n_prompt, dtype=torch.bool))
+    assigned[:n_prompt] = True
     responses = {s.turn: k for k, s in enumerate(history) if s.kind == "response"}
     targets, target_ids = [], []
     for t, step in enumerate(steps):
         _check(history, step)
-        context = [i for piece in step.pieces for i in where(piece)]
-        # the context's own tokens (observations, truncated slices) see what precedes them in it
-        for k, i in enumerate(context):
-            if visible[i] is None:
-                visible[i] = context[: k + 1]
-        seg = responses[t]
-        base = offsets[seg]
+        context = torch.tensor(
+            [offsets[p.segment] + i for p in step.pieces for i in range(p.start, p.end)], dtype=torch.long
+        )
+        # the context's own tokens not yet placed (observations, truncated slices) see what precedes
+        # them in this context
+        fresh = ~assigned[context]
+        if fresh.any():
+            prefix = torch.tril(torch.ones(len(context), len(context), dtype=torch.bool))[fresh]
+            rows = context[fresh]
+            allowed[rows.unsqueeze(1), context.unsqueeze(0)] = prefix
+            assigned[rows] = True
+        base = offsets[responses[t]]
+        m = len(step.output_ids)
+        span = torch.arange(base, base + m)
+        allowed[span.unsqueeze(1), context.unsqueeze(0)] = True  # a response sees its turn's context
+        allowed[base : base + m, base : base + m] = torch.tril(torch.ones(m, m, dtype=torch.bool))
+        assigned[span] = True
+        last_context = int(context[-1])
         for k, token in enumerate(step.output_ids):
-            visible[base + k] = context + list(range(base, base + k + 1))
-            targets.append(base + k - 1 if k > 0 else context[-1])
+            targets.append(base + k - 1 if k > 0 else last_context)
             target_ids.append(token)
-    for i, seen in enumerate(visible):  # tokens no turn read (e.g. the last observation): causal in place
-        if seen is None:
-            visible[i] = list(range(i + 1))
-    positions = [len(seen) - 1 for seen in visible]  # approximate for tokens reused across turns
-    return TrainingSequence(ids, positions, visible, targets, target_ids)  # type: ignore[arg-type]
+    for i in (~assigned).nonzero().flatten().tolist():  # tokens no turn read: causal in place
+        allowed[i, : i + 1] = True
+    positions = (allowed.sum(dim=1) - 1).tolist()  # approximate for tokens reused across turns
+    return TrainingSequence(ids, positions, allowed, targets, target_ids)
 
 
 def sequences_for(history: Sequence[Segment], steps: Sequence[Step], mode: str) -> list[TrainingSequence]:
@@ -196,7 +205,7 @@ def collate(
     batch = len(sequences)
     ids = torch.full((batch, width), pad_id, dtype=torch.long)
     positions = torch.zeros((batch, width), dtype=torch.long)
-    structured = any(s.visible is not None for s in sequences)
+    structured = any(s.allowed is not None for s in sequences)
     if structured:
         allowed = torch.zeros((batch, width, width), dtype=torch.bool)
         allowed[:, torch.arange(width), torch.arange(width)] = True  # padding sees itself: no empty rows
@@ -208,11 +217,10 @@ def collate(
         ids[b, :n] = torch.tensor(seq.ids)
         positions[b, :n] = torch.tensor(seq.positions)
         if structured:
-            if seq.visible is None:
+            if seq.allowed is None:
                 allowed[b, :n, :n] = torch.tril(torch.ones(n, n, dtype=torch.bool))
             else:
-                for i, seen in enumerate(seq.visible):
-                    allowed[b, i, seen] = True
+                allowed[b, :n, :n] = seq.allowed
         else:
             mask2d[b, :n] = 1
         rows += [b] * len(seq.target_index)
