@@ -202,3 +202,22 @@ def test_4bit_training_on_cpu_is_one_clear_error(tmp_path, tokenizer, hotpot_env
     with pytest.raises(Mem1InputError, match="needs a CUDA GPU"):
         MEM1PPOTrainer(args=args, processing_class=tokenizer, model=policy, train_dataset=data, env=hotpot_env,
                        peft_config=LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
+
+
+def test_webshop_goals_train_through_the_same_trainer(tmp_path, tokenizer):
+    """WebShop goal rows are tasks too: the rollout runs WebShop sessions, the reward is the shop's."""
+    from conftest import SHARED_DATA
+
+    from mem1_hf.envs import WebShopEnv
+
+    shop = WebShopEnv.from_files(
+        products=SHARED_DATA / "webshop" / "webshop_small_1000_products.json.gz",
+        attributes=SHARED_DATA / "webshop" / "items_ins_v2_1000.json",
+    )
+    goals = Dataset.from_dict({"goal_id": [g.goal_id for g in shop.goals("train")[:2]]})
+    args = _args(tmp_path, prompt_profile="mem1-webshop", max_steps=1, max_turns=2, max_obs_tokens=64)
+    trainer = MEM1PPOTrainer(args=args, processing_class=tokenizer, model=make_tiny_llama(tokenizer),
+                             value_model=_critic(tokenizer), train_dataset=goals, env=shop)
+    metrics = trainer.train()
+    assert metrics["rollout/turns"] == 2 and "rollout/em" not in metrics
+    assert metrics["loss/value_avg"] > 0

@@ -176,6 +176,8 @@ def run(argv: Sequence[str]) -> int:
 
     from mem1_hf.training import MEM1PPOTrainer
 
+    if script.env == "webshop" and args.prompt_profile == "mem1-qa":
+        args.prompt_profile = "mem1-webshop"  # the only profile WebShop speaks
     env, data = build_env(script)
     if script.max_tasks:
         data = data.select(range(min(script.max_tasks, len(data))))

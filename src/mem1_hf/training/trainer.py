@@ -44,6 +44,7 @@ from transformers.integrations import get_reporting_integration_callbacks
 from transformers.trainer import DEFAULT_CALLBACKS, DEFAULT_PROGRESS_CALLBACK
 from transformers.trainer_callback import CallbackHandler, ExportableState, PrinterCallback
 from trl.experimental.ppo import PPOTrainer
+from trl.models.utils import unwrap_model_for_generation
 from trl.experimental.ppo.ppo_trainer import OnlineTrainerState
 
 from mem1_hf.errors import Mem1InputError
@@ -332,10 +333,13 @@ class MEM1PPOTrainer(PPOTrainer):
     def _rollout(self, indices: list[int]):
         args = self.args
         repeated = [self.tasks[i] for i in indices for _ in range(args.num_generations)]
-        unwrapped = self.accelerator.unwrap_model(self.policy)
-        unwrapped.eval()
-        with self._autocast():
-            trajectories = rollout(unwrapped, self.processing_class, self.env, repeated, args)
+        # unwrap DDP, and gather ZeRO-3 / FSDP shards for generation (TRL's helper)
+        with unwrap_model_for_generation(
+            self.policy, self.accelerator, gather_deepspeed3_params=args.ds3_gather_for_generation
+        ) as unwrapped:
+            unwrapped.eval()
+            with self._autocast():
+                trajectories = rollout(unwrapped, self.processing_class, self.env, repeated, args)
         return repeated, trajectories
 
     def _reward(self, trajectory, task: TrainTask) -> float:
