@@ -39,7 +39,8 @@ def action_logprobs(
     chosen = logits[batch.target_rows, column].float() / temperature
     logp_all = torch.log_softmax(chosen, dim=-1)
     logprobs = logp_all.gather(-1, batch.target_ids.unsqueeze(-1)).squeeze(-1)
-    entropy = -(logp_all.exp() * logp_all).sum(-1) if with_entropy else None
+    # entropy is only reported: keep it out of the autograd graph
+    entropy = -(logp_all.detach().exp() * logp_all.detach()).sum(-1) if with_entropy else None
     return logprobs, entropy
 
 

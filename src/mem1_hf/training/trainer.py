@@ -519,6 +519,8 @@ class MEM1PPOTrainer(PPOTrainer):
                 self.state.global_step % max(1, int(args.save_steps)) == 0 or step + 1 == self.total_steps
             ):
                 self._save_checkpoint_folder()
+                self._rotate_checkpoints()
+                self.control = self.callback_handler.on_save(args, self.state, self.control)
             if self.control.should_training_stop:
                 break
         self.control = self.callback_handler.on_train_end(args, self.state, self.control)
@@ -574,6 +576,17 @@ class MEM1PPOTrainer(PPOTrainer):
         torch.save(rng, folder / f"rng_state_{acc.process_index}.pth")
         acc.wait_for_everyone()
         return folder
+
+    def _rotate_checkpoints(self) -> None:
+        """Keep the newest ``save_total_limit`` checkpoint folders (all when it is unset)."""
+        limit = self.args.save_total_limit
+        if not limit or limit < 1 or not self.accelerator.is_main_process:
+            return
+        folders = sorted(Path(self.args.output_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+        for old in folders[:-limit]:
+            import shutil
+
+            shutil.rmtree(old, ignore_errors=True)
 
     def _load_checkpoint(self, folder: Path) -> int:
         """Restore everything saved by :meth:`_save_checkpoint_folder`; returns the step to continue from."""
