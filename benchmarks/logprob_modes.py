@@ -49,9 +49,16 @@ def rollouts(tasks_per_count: int, objectives: list[int], max_new_tokens: int, p
     for n in objectives:
         tasks, _, corpus = composed_tasks(n, tasks_per_count)
         env = LocalRetrievalEnv.from_corpus(corpus, retriever="bm25")
-        config = LoopConfig(mode="mem1", max_turns=max_turns_for(n), batch_size=len(tasks), max_obs_tokens=256)
-        policy = ModelPolicy(model, tokenizer, config.profile, max_new_tokens=max_new_tokens,
-                             generation_kwargs={"do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0})
+        config = LoopConfig(
+            mode="mem1", max_turns=max_turns_for(n), batch_size=len(tasks), max_obs_tokens=256
+        )
+        policy = ModelPolicy(
+            model,
+            tokenizer,
+            config.profile,
+            max_new_tokens=max_new_tokens,
+            generation_kwargs={"do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0},
+        )
         torch.manual_seed(0)
         trajectories = AgentLoop(policy, env, config).run(tasks)
         out[n] = [(t.history, t.turns) for t in trajectories]
@@ -77,7 +84,9 @@ def measure(path: Path, objectives: int, mode: str) -> dict:
     gap = 0.0
     started = time.perf_counter()
     for history, turns in trajectories:
-        batch = collate(sequences_for(history, steps_from_turns(turns), mode), tokenizer.pad_token_id, torch.float32)
+        batch = collate(
+            sequences_for(history, steps_from_turns(turns), mode), tokenizer.pad_token_id, torch.float32
+        )
         with torch.no_grad():
             logprobs, _ = action_logprobs(policy, batch)
             action_values(values, batch)
@@ -89,7 +98,9 @@ def measure(path: Path, objectives: int, mode: str) -> dict:
     policy.train()
     started = time.perf_counter()
     for history, turns in trajectories:
-        batch = collate(sequences_for(history, steps_from_turns(turns), mode), tokenizer.pad_token_id, torch.float32)
+        batch = collate(
+            sequences_for(history, steps_from_turns(turns), mode), tokenizer.pad_token_id, torch.float32
+        )
         logprobs, _ = action_logprobs(policy, batch)
         (-logprobs.sum()).backward()
     update_s = time.perf_counter() - started
@@ -115,7 +126,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--tasks", type=int, default=2)
     parser.add_argument("--objectives", default="2,8")
     parser.add_argument("--max-new-tokens", type=int, default=64)
-    parser.add_argument("--measure", nargs=3, metavar=("PICKLE", "OBJECTIVES", "MODE"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--measure", nargs=3, metavar=("PICKLE", "OBJECTIVES", "MODE"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
     if args.measure:  # the child process: one (objectives, layout) cell
         print(json.dumps(measure(Path(args.measure[0]), int(args.measure[1]), args.measure[2])))
@@ -129,7 +142,9 @@ def main(argv: list[str] | None = None) -> dict:
             for mode in MODES:
                 done = subprocess.run(
                     [sys.executable, __file__, "--measure", str(path), str(n), mode],
-                    capture_output=True, text=True, check=True,
+                    capture_output=True,
+                    text=True,
+                    check=True,
                 )
                 rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
     result = {"rows": rows, "speedup_packed_vs_turns": {}}

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import HOTPOT_DEV, make_tiny_llama
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,22 +19,41 @@ SMALL = ["--response_length", "8", "--max_turns", "2", "--disable_tqdm", "true",
 
 
 def _env() -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", HF_HUB_OFFLINE="1",
-               TRL_EXPERIMENTAL_SILENCE="1")
+    env = dict(
+        os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", HF_HUB_OFFLINE="1", TRL_EXPERIMENTAL_SILENCE="1"
+    )
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT / "tests"), env.get("PYTHONPATH", "")])
     return env
 
 
 def _mem1(*args, timeout=600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mem1_hf.cli", *map(str, args)], capture_output=True,
-                          text=True, env=_env(), timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "mem1_hf.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, tokenizer):
     root = tmp_path_factory.mktemp("train_cli")
-    done = _mem1("compose", "--source", f"hotpotqa={HOTPOT_DEV}", "--objectives", 2, "--split", "test=0.1",
-                 "--seed", 0, "--limit", 40, "--out", root / "data")
+    done = _mem1(
+        "compose",
+        "--source",
+        f"hotpotqa={HOTPOT_DEV}",
+        "--objectives",
+        2,
+        "--split",
+        "test=0.1",
+        "--seed",
+        0,
+        "--limit",
+        40,
+        "--out",
+        root / "data",
+    )
     assert done.returncode == 0, done.stderr
     model = make_tiny_llama(tokenizer)
     model.save_pretrained(root / "tiny")
@@ -45,8 +63,20 @@ def workdir(tmp_path_factory, tokenizer):
 
 def test_mem1_train_runs_saves_and_resumes(workdir):
     out = workdir / "run"
-    common = ["train", "--config", CONFIG, "--data", workdir / "data", "--model_name_or_path",
-              workdir / "tiny", "--output_dir", out, "--save_steps", 1, *SMALL]
+    common = [
+        "train",
+        "--config",
+        CONFIG,
+        "--data",
+        workdir / "data",
+        "--model_name_or_path",
+        workdir / "tiny",
+        "--output_dir",
+        out,
+        "--save_steps",
+        1,
+        *SMALL,
+    ]
     first = _mem1(*common, "--max_steps", 1)
     assert first.returncode == 0, first.stderr[-2000:]
     assert (out / "adapter_model.safetensors").is_file()
@@ -61,10 +91,26 @@ def test_mem1_train_runs_saves_and_resumes(workdir):
 @pytest.mark.slow
 def test_accelerate_launch_two_cpu_processes(workdir):
     out = workdir / "ddp"
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-           ROOT / "configs" / "accelerate" / "cpu_multi_process.yaml", "-m", "mem1_hf.train",
-           "--config", CONFIG, "--data", workdir / "data", "--model_name_or_path", workdir / "tiny",
-           "--output_dir", out, "--max_steps", 2, *SMALL]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        ROOT / "configs" / "accelerate" / "cpu_multi_process.yaml",
+        "-m",
+        "mem1_hf.train",
+        "--config",
+        CONFIG,
+        "--data",
+        workdir / "data",
+        "--model_name_or_path",
+        workdir / "tiny",
+        "--output_dir",
+        out,
+        "--max_steps",
+        2,
+        *SMALL,
+    ]
     done = subprocess.run(list(map(str, cmd)), capture_output=True, text=True, env=_env(), timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     checkpoint = out / "checkpoint-2"
@@ -83,8 +129,19 @@ def test_accelerate_launch_two_cpu_processes(workdir):
     ],
 )
 def test_user_mistakes_are_one_error_line(workdir, args, message):
-    done = _mem1("train", "--config", CONFIG, "--data", workdir / "data", "--model_name_or_path",
-                 workdir / "tiny", "--output_dir", workdir / "bad", *args, timeout=300)
+    done = _mem1(
+        "train",
+        "--config",
+        CONFIG,
+        "--data",
+        workdir / "data",
+        "--model_name_or_path",
+        workdir / "tiny",
+        "--output_dir",
+        workdir / "bad",
+        *args,
+        timeout=300,
+    )
     assert done.returncode == 2
     lines = [line for line in done.stderr.strip().splitlines() if line.startswith("error:")]
     assert lines and message in lines[-1], done.stderr[-1500:]

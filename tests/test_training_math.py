@@ -7,11 +7,11 @@ import math
 
 import pytest
 import torch
-
 from conftest import make_tiny_llama
+
 from mem1_hf.training.advantages import gae, grpo_advantages, token_rewards
-from mem1_hf.training.packing import collate, turn_sequences, Step
 from mem1_hf.training.forward import action_logprobs
+from mem1_hf.training.packing import Step, collate, turn_sequences
 from mem1_hf.training.ppo_loss import ppo_objective
 
 
@@ -52,7 +52,9 @@ def test_grpo_groups_by_task_id_and_never_divides_by_zero():
     assert all(not math.isnan(a) for a in adv)
     assert grpo_advantages([3.0], ["x"]) == [0.0]
     # the order of rows does not matter, only the group ids
-    assert grpo_advantages([0.0, 1.0, 1.0, 0.0], ["a", "b", "a", "b"]) == pytest.approx([-1.0, 1.0, 1.0, -1.0])
+    assert grpo_advantages([0.0, 1.0, 1.0, 0.0], ["a", "b", "a", "b"]) == pytest.approx(
+        [-1.0, 1.0, 1.0, -1.0]
+    )
 
 
 def test_clipped_objective():
@@ -63,9 +65,17 @@ def test_clipped_objective():
     # positive advantage: min(1.5, 1.2)·1 -> loss -1.2; negative: max(-0.5, -0.8)... loss max(0.5, 0.8) = 0.8
     assert out["pg_loss_sum"].item() == pytest.approx(-1.2 + 0.8)
     assert out["clipfrac_sum"].item() == 2
-    values = ppo_objective(new, old, adv, torch.ones(2), 0.2, new_values=torch.tensor([1.0, 0.0]),
-                           old_values=torch.tensor([0.0, 0.0]), returns=torch.tensor([1.0, 1.0]),
-                           cliprange_value=0.5)
+    values = ppo_objective(
+        new,
+        old,
+        adv,
+        torch.ones(2),
+        0.2,
+        new_values=torch.tensor([1.0, 0.0]),
+        old_values=torch.tensor([0.0, 0.0]),
+        returns=torch.tensor([1.0, 1.0]),
+        cliprange_value=0.5,
+    )
     # token 0: max((1-1)^2, (0.5-1)^2) = 0.25; token 1: max(1, 1) = 1; half of the sum
     assert values["vf_loss_sum"].item() == pytest.approx(0.5 * 1.25)
 

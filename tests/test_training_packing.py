@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from conftest import make_tiny_llama
+
 from mem1_hf.loop import AgentLoop, LoopConfig, Task
 from mem1_hf.policy import ModelPolicy, ScriptedPolicy
 from mem1_hf.training.forward import action_logprobs
@@ -27,7 +27,10 @@ def _rollout(model, tokenizer, env, questions, mode="mem1", seed=0, max_turns=4)
     torch.manual_seed(seed)
     config = LoopConfig(mode=mode, max_turns=max_turns, batch_size=2, max_obs_tokens=48, topk=1)
     policy = ModelPolicy(
-        model, tokenizer, config.profile, max_new_tokens=10,
+        model,
+        tokenizer,
+        config.profile,
+        max_new_tokens=10,
         generation_kwargs={"do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0},
     )
     tasks = [Task(f"t{i}", q) for i, q in enumerate(questions)]
@@ -76,11 +79,15 @@ def test_stitched_gap_is_measured_not_hidden(pruned_rollout, tiny_model, tokeniz
 
 
 def test_all_modes_agree_on_an_unpruned_trajectory(tiny_model, tokenizer, hotpot_env, hotpot_questions):
-    trajectory = _rollout(tiny_model, tokenizer, hotpot_env, [[hotpot_questions[3][0]]], mode="full_context")[0]
+    trajectory = _rollout(tiny_model, tokenizer, hotpot_env, [[hotpot_questions[3][0]]], mode="full_context")[
+        0
+    ]
     assert len(trajectory.turns) >= 3
     recorded = torch.tensor([lp for t in trajectory.turns for lp in t.logprobs])
     for mode in MODES:
-        assert (_logprobs(tiny_model, trajectory, mode, tokenizer) - recorded).abs().max().item() <= 1e-4, mode
+        assert (_logprobs(tiny_model, trajectory, mode, tokenizer) - recorded).abs().max().item() <= 1e-4, (
+            mode
+        )
 
 
 def test_targets_cover_exactly_the_generated_tokens(pruned_rollout):
@@ -117,7 +124,9 @@ def test_no_leakage(pruned_rollout, tokenizer, attn, mode):
     # one layer: information moves exactly one hop, so the probe depends on what its mask row
     # shows and nothing else (with more layers stitched memory tokens carry their own turn's
     # context by design; packed blocks are closed under visibility, so two layers must hold too)
-    model = make_tiny_llama(tokenizer, attn_implementation=attn, num_hidden_layers=1 if mode == "stitched" else 2)
+    model = make_tiny_llama(
+        tokenizer, attn_implementation=attn, num_hidden_layers=1 if mode == "stitched" else 2
+    )
     trajectory = pruned_rollout[0]
     seq = sequences_for(trajectory.history, steps_from_turns(trajectory.turns), mode)[0]
     probe = seq.target_index[-1]  # the last action's predecessor: late in the sequence
@@ -129,8 +138,12 @@ def test_no_leakage(pruned_rollout, tokenizer, attn, mode):
         changed = type(seq)(ids, seq.positions, seq.allowed, [probe], [0])
         batch = collate([changed], tokenizer.pad_token_id, torch.float32)
         with torch.no_grad():
-            out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                        position_ids=batch.position_ids, use_cache=False)
+            out = model(
+                input_ids=batch.input_ids,
+                attention_mask=batch.attention_mask,
+                position_ids=batch.position_ids,
+                use_cache=False,
+            )
         return out.logits[0, probe]
 
     base = logits_at(seq.ids)

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import make_tiny_llama
 from datasets import Dataset
 from transformers import LlamaConfig, LlamaForSequenceClassification
 
-from conftest import make_tiny_llama
 from mem1_hf.errors import Mem1InputError
 from mem1_hf.training import MEM1PPOConfig, MEM1PPOTrainer
 
@@ -33,8 +33,14 @@ def _dataset(hotpot_questions, n=4):
 def _critic(tokenizer):
     torch.manual_seed(1)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096, num_labels=1,
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        num_labels=1,
         pad_token_id=tokenizer.pad_token_id,
     )
     return LlamaForSequenceClassification(config)
@@ -42,10 +48,24 @@ def _critic(tokenizer):
 
 def _args(tmp_path, **overrides):
     settings = dict(
-        output_dir=str(tmp_path), report_to="none", per_device_train_batch_size=2, num_mini_batches=2,
-        num_ppo_epochs=1, max_steps=2, response_length=8, max_turns=2, max_obs_tokens=24, topk=1,
-        rollout_batch_size=4, seed=3, logging_steps=1, save_steps=1, learning_rate=1e-3,
-        critic_learning_rate=1e-3, disable_tqdm=True, micro_batch_trajectories=1,
+        output_dir=str(tmp_path),
+        report_to="none",
+        per_device_train_batch_size=2,
+        num_mini_batches=2,
+        num_ppo_epochs=1,
+        max_steps=2,
+        response_length=8,
+        max_turns=2,
+        max_obs_tokens=24,
+        topk=1,
+        rollout_batch_size=4,
+        seed=3,
+        logging_steps=1,
+        save_steps=1,
+        learning_rate=1e-3,
+        critic_learning_rate=1e-3,
+        disable_tqdm=True,
+        micro_batch_trajectories=1,
     )
     return MEM1PPOConfig(**{**settings, **overrides})
 
@@ -60,11 +80,23 @@ def _trainer(tmp_path, tokenizer, env, data, estimator="gae", **overrides):
     policy = make_tiny_llama(tokenizer)
     if estimator == "grpo":
         args = _args(tmp_path, advantage_estimator="grpo", num_generations=2, **overrides)
-        return MEM1PPOTrainer(args=args, processing_class=tokenizer, model=policy, train_dataset=data, env=env,
-                              reward_funcs=[even_token_reward])
+        return MEM1PPOTrainer(
+            args=args,
+            processing_class=tokenizer,
+            model=policy,
+            train_dataset=data,
+            env=env,
+            reward_funcs=[even_token_reward],
+        )
     args = _args(tmp_path, **overrides)
-    return MEM1PPOTrainer(args=args, processing_class=tokenizer, model=policy, value_model=_critic(tokenizer),
-                          train_dataset=data, env=env)
+    return MEM1PPOTrainer(
+        args=args,
+        processing_class=tokenizer,
+        model=policy,
+        value_model=_critic(tokenizer),
+        train_dataset=data,
+        env=env,
+    )
 
 
 def _weights(trainer) -> dict[str, torch.Tensor]:
@@ -114,19 +146,36 @@ def test_resume_reaches_the_same_weights(tmp_path, tokenizer, hotpot_env, data):
 def test_bad_input_is_one_clear_error(tmp_path, tokenizer, hotpot_env, data):
     policy = make_tiny_llama(tokenizer)
     with pytest.raises(Mem1InputError, match="composed fields"):
-        MEM1PPOTrainer(args=_args(tmp_path), processing_class=tokenizer, model=policy,
-                       value_model=_critic(tokenizer), train_dataset=Dataset.from_dict({"text": ["x"]}),
-                       env=hotpot_env)
+        MEM1PPOTrainer(
+            args=_args(tmp_path),
+            processing_class=tokenizer,
+            model=policy,
+            value_model=_critic(tokenizer),
+            train_dataset=Dataset.from_dict({"text": ["x"]}),
+            env=hotpot_env,
+        )
     with pytest.raises(Mem1InputError, match="logprob_mode"):
         _args(tmp_path, logprob_mode="rows")
     with pytest.raises(Mem1InputError, match="ForSequenceClassification"):
-        MEM1PPOTrainer(args=_args(tmp_path), processing_class=tokenizer, model=policy,
-                       value_model=make_tiny_llama(tokenizer), train_dataset=data, env=hotpot_env)
+        MEM1PPOTrainer(
+            args=_args(tmp_path),
+            processing_class=tokenizer,
+            model=policy,
+            value_model=make_tiny_llama(tokenizer),
+            train_dataset=data,
+            env=hotpot_env,
+        )
     flash = make_tiny_llama(tokenizer)
     flash.config._attn_implementation = "flash_attention_2"
     with pytest.raises(Mem1InputError, match="4D attention masks"):
-        MEM1PPOTrainer(args=_args(tmp_path), processing_class=tokenizer, model=flash,
-                       value_model=_critic(tokenizer), train_dataset=data, env=hotpot_env)
+        MEM1PPOTrainer(
+            args=_args(tmp_path),
+            processing_class=tokenizer,
+            model=flash,
+            value_model=_critic(tokenizer),
+            train_dataset=data,
+            env=hotpot_env,
+        )
     with pytest.raises(Mem1InputError, match="num_generations"):
         _args(tmp_path, advantage_estimator="grpo", num_generations=1)
 
@@ -138,7 +187,11 @@ def test_lora_trains_only_the_adapter_and_its_reference_is_the_base(tmp_path, to
     original = {k: v.clone() for k, v in base.state_dict().items()}
     args = _args(tmp_path, advantage_estimator="grpo", num_generations=2, max_steps=2, kl_coef=0.5)
     trainer = MEM1PPOTrainer(
-        args=args, processing_class=tokenizer, model=base, train_dataset=data, env=hotpot_env,
+        args=args,
+        processing_class=tokenizer,
+        model=base,
+        train_dataset=data,
+        env=hotpot_env,
         peft_config=LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]),
         reward_funcs=[even_token_reward],
     )
@@ -150,8 +203,11 @@ def test_lora_trains_only_the_adapter_and_its_reference_is_the_base(tmp_path, to
     for name, param in policy.named_parameters():
         if "lora_" not in name:
             assert not param.requires_grad, name
-    merged_view = {k.replace("base_model.model.", "").replace(".base_layer", ""): v
-                   for k, v in policy.state_dict().items() if "lora_" not in k}
+    merged_view = {
+        k.replace("base_model.model.", "").replace(".base_layer", ""): v
+        for k, v in policy.state_dict().items()
+        if "lora_" not in k
+    }
     for k, v in original.items():
         assert torch.equal(merged_view[k], v), f"base weight {k} changed"
     assert metrics["objective/kl"] != 0.0  # the adapter moved away from the reference
@@ -164,8 +220,16 @@ def test_lora_trains_only_the_adapter_and_its_reference_is_the_base(tmp_path, to
 
 
 def test_checkpointing_bf16_and_grad_clipping_are_applied(tmp_path, tokenizer, hotpot_env, data):
-    trainer = _trainer(tmp_path, tokenizer, hotpot_env, data, gradient_checkpointing=True, bf16=True,
-                       max_grad_norm=1e-3, max_steps=1)
+    trainer = _trainer(
+        tmp_path,
+        tokenizer,
+        hotpot_env,
+        data,
+        gradient_checkpointing=True,
+        bf16=True,
+        max_grad_norm=1e-3,
+        max_steps=1,
+    )
     policy = trainer.accelerator.unwrap_model(trainer.policy)
     assert getattr(policy, "is_activation_checkpointing", None) or policy.is_gradient_checkpointing
     seen = {}
@@ -194,14 +258,23 @@ def test_4bit_training_on_cpu_is_one_clear_error(tmp_path, tokenizer, hotpot_env
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
     make_tiny_llama(tokenizer).save_pretrained(tmp_path / "tiny")
-    quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32)
-    policy = AutoModelForCausalLM.from_pretrained(tmp_path / "tiny", quantization_config=quant,
-                                                  device_map={"": "cpu"})
+    quant = BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32
+    )
+    policy = AutoModelForCausalLM.from_pretrained(
+        tmp_path / "tiny", quantization_config=quant, device_map={"": "cpu"}
+    )
     assert type(policy.model.layers[0].self_attn.q_proj).__name__ == "Linear4bit"
     args = _args(tmp_path / "run", advantage_estimator="grpo", num_generations=2, max_steps=1)
     with pytest.raises(Mem1InputError, match="needs a CUDA GPU"):
-        MEM1PPOTrainer(args=args, processing_class=tokenizer, model=policy, train_dataset=data, env=hotpot_env,
-                       peft_config=LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
+        MEM1PPOTrainer(
+            args=args,
+            processing_class=tokenizer,
+            model=policy,
+            train_dataset=data,
+            env=hotpot_env,
+            peft_config=LoraConfig(r=4, target_modules=["q_proj", "v_proj"]),
+        )
 
 
 def test_webshop_goals_train_through_the_same_trainer(tmp_path, tokenizer):
@@ -216,8 +289,14 @@ def test_webshop_goals_train_through_the_same_trainer(tmp_path, tokenizer):
     )
     goals = Dataset.from_dict({"goal_id": [g.goal_id for g in shop.goals("train")[:2]]})
     args = _args(tmp_path, prompt_profile="mem1-webshop", max_steps=1, max_turns=2, max_obs_tokens=64)
-    trainer = MEM1PPOTrainer(args=args, processing_class=tokenizer, model=make_tiny_llama(tokenizer),
-                             value_model=_critic(tokenizer), train_dataset=goals, env=shop)
+    trainer = MEM1PPOTrainer(
+        args=args,
+        processing_class=tokenizer,
+        model=make_tiny_llama(tokenizer),
+        value_model=_critic(tokenizer),
+        train_dataset=goals,
+        env=shop,
+    )
     metrics = trainer.train()
     assert metrics["rollout/turns"] == 2 and "rollout/em" not in metrics
     assert metrics["loss/value_avg"] > 0

@@ -34,17 +34,25 @@ class TrainScriptArguments:
     )
     data: str | None = field(
         default=None,
-        metadata={"help": "A `mem1 compose` folder or Hub id (QA). Not used for WebShop (its goals are the tasks)."},
+        metadata={
+            "help": "A `mem1 compose` folder or Hub id (QA). Not used for WebShop (its goals are the tasks)."
+        },
     )
     split: str = field(default="train", metadata={"help": "The split of `data` to train on."})
-    env: str = field(default="qa", metadata={"help": "`qa` (search a corpus) or `webshop`.",
-                                              "choices": ["qa", "webshop"]})
-    corpus: str | None = field(
-        default=None, metadata={"help": "Corpus JSONL to index on the fly (default: the composed data's corpus)."}
+    env: str = field(
+        default="qa", metadata={"help": "`qa` (search a corpus) or `webshop`.", "choices": ["qa", "webshop"]}
     )
-    index: str | None = field(default=None, metadata={"help": "An index folder from `mem1 index` (instead of --corpus)."})
+    corpus: str | None = field(
+        default=None,
+        metadata={"help": "Corpus JSONL to index on the fly (default: the composed data's corpus)."},
+    )
+    index: str | None = field(
+        default=None, metadata={"help": "An index folder from `mem1 index` (instead of --corpus)."}
+    )
     retriever: str = field(default="bm25", metadata={"help": "`bm25` or `dense` (with --corpus)."})
-    embedder: str | None = field(default=None, metadata={"help": "Dense retriever: a sentence-transformers path or id."})
+    embedder: str | None = field(
+        default=None, metadata={"help": "Dense retriever: a sentence-transformers path or id."}
+    )
     products: str | None = field(default=None, metadata={"help": "WebShop: the products JSON(.gz)."})
     attributes: str | None = field(default=None, metadata={"help": "WebShop: the attributes JSON."})
     max_tasks: int | None = field(default=None, metadata={"help": "Train on the first N tasks only."})
@@ -184,8 +192,14 @@ def run(argv: Sequence[str]) -> int:
     model_args.critic_source = script.critic_model_name_or_path
     policy, tokenizer, critic = load_models(model_args, args)
     trainer = MEM1PPOTrainer(
-        args=args, processing_class=tokenizer, model=policy, ref_model=None, value_model=critic,
-        train_dataset=data, env=env, peft_config=get_peft_config(model_args),
+        args=args,
+        processing_class=tokenizer,
+        model=policy,
+        ref_model=None,
+        value_model=critic,
+        train_dataset=data,
+        env=env,
+        peft_config=get_peft_config(model_args),
     )
     trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     trainer.save_model(args.output_dir)
@@ -211,7 +225,9 @@ def register_cli(subparsers) -> None:
     import argparse
 
     parser = subparsers.add_parser(
-        "train", help="train a MEM1 agent (PPO/GRPO or SFT) from a YAML config", add_help=False,
+        "train",
+        help="train a MEM1 agent (PPO/GRPO or SFT) from a YAML config",
+        add_help=False,
         description="mem1 train --config configs/qa_grpo_lora_cpu.yaml [--flag value ...]; "
         "see `python -m mem1_hf.train --help` for every flag",
     )

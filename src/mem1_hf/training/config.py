@@ -61,38 +61,52 @@ class MEM1PPOConfig(PPOConfig):
     )
     reward_metric: str = field(
         default="em",
-        metadata={"help": "QA outcome reward: exact match or token F1, averaged over the task's objectives.",
-                  "choices": list(REWARD_METRICS)},
+        metadata={
+            "help": "QA outcome reward: exact match or token F1, averaged over the task's objectives.",
+            "choices": list(REWARD_METRICS),
+        },
     )
     format_reward: float = field(
         default=0.0,
-        metadata={"help": "Added to the outcome reward × the fraction of turns with a valid action. The paper found "
-                  "it speeds convergence but lowers final accuracy: off (0) by default."},
+        metadata={
+            "help": "Added to the outcome reward × the fraction of turns with a valid action. The paper found "
+            "it speeds convergence but lowers final accuracy: off (0) by default."
+        },
     )
     kl_placement: str = field(
         default="auto",
-        metadata={"help": "Where the KL to the reference goes: `reward` (a per-token penalty, PPO's default), "
-                  "`loss` (a k3 loss term, GRPO's default) or `auto` (by `advantage_estimator`).",
-                  "choices": list(KL_PLACEMENTS)},
+        metadata={
+            "help": "Where the KL to the reference goes: `reward` (a per-token penalty, PPO's default), "
+            "`loss` (a k3 loss term, GRPO's default) or `auto` (by `advantage_estimator`).",
+            "choices": list(KL_PLACEMENTS),
+        },
     )
     grpo_scale_by_std: bool = field(
         default=True,
-        metadata={"help": "GRPO: divide a group's centred rewards by their standard deviation (0 when the group "
-                  "has one trajectory or equal rewards)."},
+        metadata={
+            "help": "GRPO: divide a group's centred rewards by their standard deviation (0 when the group "
+            "has one trajectory or equal rewards)."
+        },
     )
     critic_learning_rate: float = field(
         default=1e-5,
-        metadata={"help": "AdamW learning rate of the critic (MEM1 used 1e-5; the policy's is `learning_rate`)."},
+        metadata={
+            "help": "AdamW learning rate of the critic (MEM1 used 1e-5; the policy's is `learning_rate`)."
+        },
     )
     micro_batch_trajectories: int = field(
         default=1,
-        metadata={"help": "Trajectories per forward/backward pass inside a mini-batch (gradient accumulation, done "
-                  "by the trainer; the loss is a token mean over the whole mini-batch)."},
+        metadata={
+            "help": "Trajectories per forward/backward pass inside a mini-batch (gradient accumulation, done "
+            "by the trainer; the loss is a token mean over the whole mini-batch)."
+        },
     )
     recompute_old_logprobs: bool = field(
         default=True,
-        metadata={"help": "Recompute the old log-probs with a training forward after the rollout (the rollout's own "
-                  "log-probs are kept for `rollout/logprob_diff`). False trusts the rollout's (fp32 only)."},
+        metadata={
+            "help": "Recompute the old log-probs with a training forward after the rollout (the rollout's own "
+            "log-probs are kept for `rollout/logprob_diff`). False trusts the rollout's (fp32 only)."
+        },
     )
 
     # ------------------------------------------------------------------ the rollout (agent loop)
@@ -119,7 +133,9 @@ class MEM1PPOConfig(PPOConfig):
     # ------------------------------------------------------------------ TRL defaults changed for CPU use
     bf16: bool | None = field(
         default=None,
-        metadata={"help": "bf16 autocast for forwards and updates. None = on when a GPU is present, off on CPU."},
+        metadata={
+            "help": "bf16 autocast for forwards and updates. None = on when a GPU is present, off on CPU."
+        },
     )
     gradient_checkpointing: bool = field(
         default=False,
@@ -154,11 +170,21 @@ class MEM1PPOConfig(PPOConfig):
         )
         for name, allowed in checks:
             if getattr(self, name) not in allowed:
-                raise Mem1InputError(f"unknown {name} {getattr(self, name)!r}; choose one of {', '.join(allowed)}")
+                raise Mem1InputError(
+                    f"unknown {name} {getattr(self, name)!r}; choose one of {', '.join(allowed)}"
+                )
         if self.advantage_estimator == "grpo" and self.num_generations < 2:
             raise Mem1InputError("advantage_estimator='grpo' needs num_generations >= 2 (a group to compare)")
-        for name in ("num_generations", "micro_batch_trajectories", "num_mini_batches", "num_ppo_epochs",
-                     "response_length", "rollout_batch_size", "max_obs_tokens", "topk"):
+        for name in (
+            "num_generations",
+            "micro_batch_trajectories",
+            "num_mini_batches",
+            "num_ppo_epochs",
+            "response_length",
+            "rollout_batch_size",
+            "max_obs_tokens",
+            "topk",
+        ):
             if getattr(self, name) < 1:
                 raise Mem1InputError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.temperature <= 0:

@@ -52,7 +52,9 @@ def ppo_objective(
         clipped = old_values + torch.clamp(new_values - old_values, -cliprange_value, cliprange_value)
         vf_losses = torch.max((new_values - returns) ** 2, (clipped - returns) ** 2)
         out["vf_loss_sum"] = 0.5 * (vf_losses * mask).sum()
-        out["vf_clipfrac_sum"] = (((clipped - returns) ** 2 > (new_values - returns) ** 2).float() * mask).sum()
+        out["vf_clipfrac_sum"] = (
+            ((clipped - returns) ** 2 > (new_values - returns) ** 2).float() * mask
+        ).sum()
     if ref_logprobs is not None and kl_loss_coef > 0:
         # GRPO's KL term: k3 = π_ref/π_θ − log(π_ref/π_θ) − 1  (unbiased, ≥ 0)
         ref_log_ratio = ref_logprobs - new_logprobs

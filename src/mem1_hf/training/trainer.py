@@ -30,6 +30,7 @@ import copy
 import json
 import math
 import random
+import shutil
 import time
 from collections import defaultdict
 from contextlib import contextmanager, nullcontext
@@ -44,8 +45,8 @@ from transformers.integrations import get_reporting_integration_callbacks
 from transformers.trainer import DEFAULT_CALLBACKS, DEFAULT_PROGRESS_CALLBACK
 from transformers.trainer_callback import CallbackHandler, ExportableState, PrinterCallback
 from trl.experimental.ppo import PPOTrainer
-from trl.models.utils import unwrap_model_for_generation
 from trl.experimental.ppo.ppo_trainer import OnlineTrainerState
+from trl.models.utils import unwrap_model_for_generation
 
 from mem1_hf.errors import Mem1InputError
 from mem1_hf.training.advantages import gae, grpo_advantages, token_rewards, whiten
@@ -196,7 +197,9 @@ class MEM1PPOTrainer(PPOTrainer):
         if args.max_steps and args.max_steps > 0:
             self.total_steps = args.max_steps
         else:
-            self.total_steps = max(1, math.ceil(args.num_train_epochs * len(self.tasks) / self.tasks_per_step))
+            self.total_steps = max(
+                1, math.ceil(args.num_train_epochs * len(self.tasks) / self.tasks_per_step)
+            )
         if len(self.tasks) < self.tasks_per_step:
             raise Mem1InputError(
                 f"the dataset has {len(self.tasks)} tasks but one step needs {self.tasks_per_step} "
@@ -207,7 +210,10 @@ class MEM1PPOTrainer(PPOTrainer):
         def adamw(module, lr):
             params = [p for p in module.parameters() if p.requires_grad]
             return torch.optim.AdamW(
-                params, lr=lr, betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon,
+                params,
+                lr=lr,
+                betas=(args.adam_beta1, args.adam_beta2),
+                eps=args.adam_epsilon,
                 weight_decay=args.weight_decay,
             )
 
@@ -242,13 +248,17 @@ class MEM1PPOTrainer(PPOTrainer):
         self.callback_handler = CallbackHandler(
             self.callbacks, self.policy_model, processing_class, self.optimizer, self.lr_scheduler
         )
-        self.callback_handler.add_callback(PrinterCallback if args.disable_tqdm else DEFAULT_PROGRESS_CALLBACK)
+        self.callback_handler.add_callback(
+            PrinterCallback if args.disable_tqdm else DEFAULT_PROGRESS_CALLBACK
+        )
         self.control = TrainerControl()
         self.state = OnlineTrainerState(
             is_local_process_zero=self.accelerator.is_local_main_process,
             is_world_process_zero=self.accelerator.is_main_process,
             stateful_callbacks=[
-                cb for cb in self.callback_handler.callbacks + [self.control] if isinstance(cb, ExportableState)
+                cb
+                for cb in self.callback_handler.callbacks + [self.control]
+                if isinstance(cb, ExportableState)
             ],
         )
         self.state.max_steps = self.total_steps
@@ -284,7 +294,9 @@ class MEM1PPOTrainer(PPOTrainer):
         step = start_step
         while True:
             epoch, within = divmod(step, steps_per_epoch)
-            order = torch.randperm(n, generator=torch.Generator().manual_seed(self.args.seed + epoch)).tolist()
+            order = torch.randperm(
+                n, generator=torch.Generator().manual_seed(self.args.seed + epoch)
+            ).tolist()
             chosen = order[within * per_step : (within + 1) * per_step]
             yield chosen[rank * local : (rank + 1) * local]
             step += 1
@@ -360,7 +372,9 @@ class MEM1PPOTrainer(PPOTrainer):
         rollout_time = time.perf_counter() - started
         # 2. score ----------------------------------------------------------------------------------
         valid = [valid_action_rate(t) for t in trajectories]
-        scores = [self._reward(t, task) + args.format_reward * v for t, task, v in zip(trajectories, tasks, valid)]
+        scores = [
+            self._reward(t, task) + args.format_reward * v for t, task, v in zip(trajectories, tasks, valid)
+        ]
         # trajectories that never acted (a prompt beyond the context window) carry no tokens to train
         keep = [i for i, t in enumerate(trajectories) if t.turns]
         sequences = [
@@ -379,7 +393,9 @@ class MEM1PPOTrainer(PPOTrainer):
             old_logprobs = rollout_logprobs
         ref_logprobs = self._replay(sequences, "ref") if self.needs_ref else [None] * len(keep)
         old_values = self._replay(sequences, "values") if self.values is not None else None
-        logprob_diff = max(((a - b).abs().max().item() for a, b in zip(old_logprobs, rollout_logprobs)), default=0.0)
+        logprob_diff = max(
+            ((a - b).abs().max().item() for a, b in zip(old_logprobs, rollout_logprobs)), default=0.0
+        )
 
         # 4. advantages ----------------------------------------------------------------------------
         kls, advantages, returns = [], [], []
@@ -392,7 +408,9 @@ class MEM1PPOTrainer(PPOTrainer):
                 advantages.append(adv)
                 returns.append(ret)
             flat = torch.cat(advantages)
-            stats = torch.stack([flat.sum(), (flat**2).sum(), torch.tensor(float(flat.numel()), device=flat.device)])
+            stats = torch.stack(
+                [flat.sum(), (flat**2).sum(), torch.tensor(float(flat.numel()), device=flat.device)]
+            )
             stats = acc.reduce(stats, reduction="sum")  # whiten with statistics over all processes
             mean = stats[0] / stats[2]
             var = (stats[1] / stats[2] - mean**2).clamp(min=0)
@@ -403,8 +421,11 @@ class MEM1PPOTrainer(PPOTrainer):
             for k, i in enumerate(keep):
                 n = old_logprobs[k].shape[0]
                 advantages.append(torch.full((n,), per_traj[i], device=acc.device))
-                kls.append(old_logprobs[k] - ref_logprobs[k] if ref_logprobs[k] is not None
-                           else torch.zeros(n, device=acc.device))
+                kls.append(
+                    old_logprobs[k] - ref_logprobs[k]
+                    if ref_logprobs[k] is not None
+                    else torch.zeros(n, device=acc.device)
+                )
         kl_loss_coef = 0.0 if args.kl_in_reward else args.kl_coef
 
         # 5. update: epochs × mini-batches of whole trajectories, micro-batched ---------------------
@@ -419,16 +440,24 @@ class MEM1PPOTrainer(PPOTrainer):
         for _ in range(args.num_ppo_epochs):
             order = torch.randperm(n_traj, generator=order_gen).tolist()
             for m in range(args.num_mini_batches):
-                mb = order[m * per_mb : (m + 1) * per_mb] if m < args.num_mini_batches - 1 else order[m * per_mb :]
+                mb = (
+                    order[m * per_mb : (m + 1) * per_mb]
+                    if m < args.num_mini_batches - 1
+                    else order[m * per_mb :]
+                )
                 mb_tokens = float(sum(old_logprobs[k].shape[0] for k in mb)) or 1.0
                 for chunk in self._chunks(mb, args.micro_batch_trajectories):
                     seqs = [sequences[k] for k in chunk]
                     new_lp, entropy = self._forward(seqs, self.policy, grad=True, with_entropy=True)
                     cat = torch.cat
-                    new_values = cat(self._forward(seqs, self.values, values=True, grad=True)) if self.values else None
+                    new_values = (
+                        cat(self._forward(seqs, self.values, values=True, grad=True)) if self.values else None
+                    )
                     ref = [ref_logprobs[k] for k in chunk]
                     out = ppo_objective(
-                        cat(new_lp), cat([old_logprobs[k] for k in chunk]), cat([advantages[k] for k in chunk]),
+                        cat(new_lp),
+                        cat([old_logprobs[k] for k in chunk]),
+                        cat([advantages[k] for k in chunk]),
                         torch.ones(sum(old_logprobs[k].shape[0] for k in chunk), device=acc.device),
                         args.cliprange,
                         new_values=new_values,
@@ -448,7 +477,9 @@ class MEM1PPOTrainer(PPOTrainer):
                     tokens_seen += sum(old_logprobs[k].shape[0] for k in chunk)
                 # one optimizer step per mini-batch, whatever the micro-batching
                 if args.max_grad_norm and args.max_grad_norm > 0:
-                    sums["grad_norm"] += float(acc.clip_grad_norm_(self.policy.parameters(), args.max_grad_norm))
+                    sums["grad_norm"] += float(
+                        acc.clip_grad_norm_(self.policy.parameters(), args.max_grad_norm)
+                    )
                     if self.values is not None:
                         acc.clip_grad_norm_(self.values.parameters(), args.max_grad_norm)
                 self.optimizer.step()
@@ -477,7 +508,9 @@ class MEM1PPOTrainer(PPOTrainer):
             "rollout/turns": self._gather_mean([len(t.turns) for t in trajectories]),
             "rollout/peak_tokens": self._gather_mean([t.peak_tokens for t in trajectories]),
             "rollout/valid_action_rate": self._gather_mean(valid),
-            "rollout/answered": self._gather_mean([t.stop_reason in ("answered", "bought") for t in trajectories]),
+            "rollout/answered": self._gather_mean(
+                [t.stop_reason in ("answered", "bought") for t in trajectories]
+            ),
             "rollout/seconds": rollout_time,
             "lr": self.lr_scheduler.get_last_lr()[0],
             "episode": float(self.state.episode + len(trajectories) * acc.num_processes),
@@ -582,10 +615,10 @@ class MEM1PPOTrainer(PPOTrainer):
         limit = self.args.save_total_limit
         if not limit or limit < 1 or not self.accelerator.is_main_process:
             return
-        folders = sorted(Path(self.args.output_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+        folders = sorted(
+            Path(self.args.output_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1])
+        )
         for old in folders[:-limit]:
-            import shutil
-
             shutil.rmtree(old, ignore_errors=True)
 
     def _load_checkpoint(self, folder: Path) -> int:
@@ -600,7 +633,9 @@ class MEM1PPOTrainer(PPOTrainer):
         else:
             _load_full(policy, folder / "model.safetensors")
         if self.value_model is not None:
-            _load_full(self.accelerator.unwrap_model(self.values).critic, folder / "critic" / "model.safetensors")
+            _load_full(
+                self.accelerator.unwrap_model(self.values).critic, folder / "critic" / "model.safetensors"
+            )
         device = self.accelerator.device
         optim = torch.load(folder / "optimizer.pt", map_location=device, weights_only=False)
         self.optimizer.load_state_dict(optim["policy"])
@@ -633,4 +668,6 @@ def _load_full(model: torch.nn.Module, path: Path) -> None:
         tied.add(names)
     missing = [k for k in missing if k not in tied and not k.endswith("lm_head.weight")]
     if missing or unexpected:
-        raise Mem1InputError(f"{path}: checkpoint does not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise Mem1InputError(
+            f"{path}: checkpoint does not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
