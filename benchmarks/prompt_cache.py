@@ -24,10 +24,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from mem1_hf.data import build_corpus  # noqa: E402
 from mem1_hf.envs import LocalRetrievalEnv  # noqa: E402
-from mem1_hf.loop import AgentLoop, LoopConfig, Task, encode_prompt  # noqa: E402
-from mem1_hf.models import load_model  # noqa: E402
+from mem1_hf.loop import AgentLoop, LoopConfig, Task  # noqa: E402
+from mem1_hf.model_loading import load_model  # noqa: E402
 from mem1_hf.policy import GenerationRequest, ModelPolicy  # noqa: E402
-from mem1_hf.prompts import get_profile  # noqa: E402
+from mem1_hf.prompts import (
+    encode_prompt,  # noqa: E402
+    get_profile,  # noqa: E402
+)
 
 DATA = Path(os.environ.get("MEM1_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 

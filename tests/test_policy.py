@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from mem1_hf.loop import encode_prompt
 from mem1_hf.policy import GenerationRequest, ModelPolicy
-from mem1_hf.prompts import get_profile
+from mem1_hf.prompts import encode_prompt, get_profile
 
 QA = get_profile("mem1-qa")
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mem1_hf.errors import Mem1InputError
-from mem1_hf.loop import encode_prompt
-from mem1_hf.prompts import PROFILES, get_profile
+from mem1_hf.prompts import PROFILES, encode_prompt, get_profile
 
 
 def test_hint_matches_mem1():

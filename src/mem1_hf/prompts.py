@@ -161,6 +161,34 @@ PROFILES: dict[str, PromptProfile] = {
 }
 
 
+def encode_user_message(tokenizer, text: str) -> list[int]:
+    """The ids of the chat template of one user message, ready for the assistant's turn.
+
+    Later turns append the kept memory and observation ids, which equals the chat template of
+    ``[user: prompt, assistant: memory]`` with its trailing end-of-turn removed (docs/design.md).
+
+    Example:
+        >>> ids = encode_user_message(tokenizer, "Questions: who?")  # doctest: +SKIP
+    """
+    if not getattr(tokenizer, "chat_template", None):
+        raise Mem1InputError("the model's tokenizer has no chat template; pass an instruct/chat model")
+    ids = tokenizer.apply_chat_template(
+        [{"role": "user", "content": text}], add_generation_prompt=True, tokenize=True
+    )
+    if hasattr(ids, "keys"):  # a BatchEncoding in some transformers versions
+        ids = ids["input_ids"]
+    return list(ids)
+
+
+def encode_prompt(tokenizer, profile: PromptProfile, questions: Sequence[str]) -> list[int]:
+    """The task prompt's ids for a QA task (see :func:`encode_user_message`).
+
+    Example:
+        >>> ids = encode_prompt(tokenizer, get_profile("mem1-qa"), ["who?", "when?"])  # doctest: +SKIP
+    """
+    return encode_user_message(tokenizer, profile.build_prompt(questions))
+
+
 def get_profile(profile: str | PromptProfile) -> PromptProfile:
     """Look up a profile by name (or pass a :class:`PromptProfile` through)."""
     if isinstance(profile, PromptProfile):
