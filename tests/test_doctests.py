@@ -11,11 +11,16 @@ import pytest
 
 import mem1_hf
 
-MODULES = ["mem1_hf", *sorted(info.name for info in pkgutil.walk_packages(mem1_hf.__path__, prefix="mem1_hf."))]
+MODULES = [
+    "mem1_hf",
+    *sorted(info.name for info in pkgutil.walk_packages(mem1_hf.__path__, prefix="mem1_hf.")),
+]
 
 
 def test_every_module_is_collected():
-    assert {"mem1_hf.keep_rule", "mem1_hf.task_env", "mem1_hf.families.qa", "mem1_hf.envs.http"} <= set(MODULES)
+    assert {"mem1_hf.keep_rule", "mem1_hf.task_env", "mem1_hf.families.qa", "mem1_hf.envs.http"} <= set(
+        MODULES
+    )
 
 
 @pytest.mark.parametrize("name", MODULES)
