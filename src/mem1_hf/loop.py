@@ -26,7 +26,7 @@ from mem1_hf.errors import Mem1InputError
 from mem1_hf.keep_rule import DEFAULT_TRUNCATE_TOKENS, MODES, KeepRule, Piece, Segment, gather, memory_span
 from mem1_hf.parsing import ParsedResponse, parse_response, split_answers
 from mem1_hf.policy import GenerationRequest, Policy
-from mem1_hf.prompts import PROFILES, PromptProfile, encode_user_message, get_profile
+from mem1_hf.prompts import DEFAULT_PROFILE, PROFILES, PromptProfile, encode_user_message, get_profile
 from mem1_hf.task_env import StepItem, Task, as_task_env
 
 __all__ = [
@@ -60,7 +60,7 @@ class LoopConfig:
 
     mode: str = field(default="mem1", metadata=_help("what survives a turn", choices=MODES))
     prompt_profile: str = field(
-        default="mem1-qa",
+        default=DEFAULT_PROFILE,
         metadata=_help("prompt profile (in Python also a PromptProfile object)", choices=tuple(PROFILES)),
     )
     max_turns: int = field(

@@ -28,6 +28,9 @@ from dataclasses import dataclass, replace
 from mem1_hf.errors import Mem1InputError
 
 QUESTION_SEPARATOR = "; "
+#: the profiles of question answering; the first is the default everywhere
+QA_PROFILES = ("mem1-qa", "mem1-paper")
+DEFAULT_PROFILE = QA_PROFILES[0]
 
 _QA_INSTRUCTION = """You will answer one or more questions by reasoning step by step and searching a knowledge base.
 

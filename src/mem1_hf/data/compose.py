@@ -42,12 +42,13 @@ from mem1_hf.data.qa_sources import (
     load_source,
 )
 from mem1_hf.errors import Mem1InputError
-from mem1_hf.prompts import get_profile
+from mem1_hf.prompts import DEFAULT_PROFILE, QA_PROFILES, get_profile
 
 #: files and folders ``write_composed`` owns inside the output directory
 OUTPUTS = ("README.md", "compose.json", "corpus.jsonl", "data", "arrow")
 CORPUS_FILE = "corpus.jsonl"
-QA_PROFILES = ("mem1-qa", "mem1-paper")
+#: share of each source's questions held out as ``test`` unless told otherwise
+DEFAULT_TEST_FRACTION = 0.1
 
 
 @dataclass(frozen=True)
@@ -67,10 +68,10 @@ class ComposeConfig:
 
     objectives: int = 2
     mix: bool = False
-    splits: Mapping[str, float] = field(default_factory=lambda: {"test": 0.1})
+    splits: Mapping[str, float] = field(default_factory=lambda: {"test": DEFAULT_TEST_FRACTION})
     seed: int = 0
     limit: int | None = None
-    prompt_profile: str = "mem1-qa"
+    prompt_profile: str = DEFAULT_PROFILE
     ability: str = "fact-reasoning"
 
     def __post_init__(self) -> None:

@@ -26,6 +26,9 @@ from mem1_hf.envs.base import DEFAULT_TOPK, SearchEnvironment
 from mem1_hf.envs.http import RetriesExhausted, post_with_retries, thread_session
 from mem1_hf.errors import Mem1EnvironmentError, Mem1InputError
 
+#: the port of ``mem1 serve-retriever`` (and of Search-R1's retrieval server examples)
+DEFAULT_PORT = 8013
+
 
 class RetrievalServerError(Mem1EnvironmentError):
     """The retrieval server is unreachable or answered an error (one-line message)."""
@@ -68,7 +71,7 @@ class RemoteRetrievalEnv(SearchEnvironment):
 
     def __init__(
         self,
-        url: str = "http://127.0.0.1:8013",
+        url: str = f"http://127.0.0.1:{DEFAULT_PORT}",
         topk: int = DEFAULT_TOPK,
         *,
         timeout: float = 30.0,

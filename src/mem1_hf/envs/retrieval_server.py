@@ -29,6 +29,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from mem1_hf.envs.base import DEFAULT_TOPK, SearchEnvironment
+from mem1_hf.envs.remote import DEFAULT_PORT
 from mem1_hf.errors import Mem1EnvironmentError, Mem1InputError
 
 
@@ -138,7 +139,7 @@ def register_cli(subparsers: Any) -> None:
     )
     serve.add_argument("--index", required=True, help="index directory from `mem1 index`")
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0: all)")
-    serve.add_argument("--port", type=int, default=8013)
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
     serve.add_argument(
         "--topk", type=int, default=DEFAULT_TOPK, help="documents per query when a request gives none"
     )

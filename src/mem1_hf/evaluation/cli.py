@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mem1_hf.data.compose import DEFAULT_TEST_FRACTION
 from mem1_hf.envs.local_retrieval import RetrievalConfig
 from mem1_hf.errors import Mem1InputError
 from mem1_hf.evaluation.report import build_summary, render_table, write_report
@@ -85,7 +86,7 @@ class EvalConfig:
         },
     )
     seed: int = field(default=0, metadata={"help": "composition seed (WebShop: env seed)"})
-    test_fraction: float = field(default=0.1, metadata={"help": "--source: held-out share"})
+    test_fraction: float = field(default=DEFAULT_TEST_FRACTION, metadata={"help": "--source: held-out share"})
     source_limit: int | None = field(default=None, metadata={"help": "--source: first N questions only"})
     # WebShop
     products: str | None = field(

@@ -20,6 +20,7 @@ from typing import Any
 
 from mem1_hf.envs.base import SearchEnvironment
 from mem1_hf.errors import Mem1InputError
+from mem1_hf.prompts import QA_PROFILES
 from mem1_hf.scoring import score_task
 from mem1_hf.task_env import (
     Finished,
@@ -98,7 +99,7 @@ class QATaskEnv(TaskEnvironment):
 
     name = "qa"
     env_type = SearchEnvironment
-    profiles = ("mem1-qa", "mem1-paper")
+    profiles = QA_PROFILES
     report = REPORT
 
     def step(self, items: Sequence[StepItem]) -> list[Outcome]:
