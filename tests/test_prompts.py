@@ -42,7 +42,7 @@ def test_unknown_profile_is_a_user_error():
 
 @pytest.mark.parametrize("name", sorted(PROFILES))
 def test_prompt_plus_memory_is_the_continued_assistant_turn(tokenizer, name):
-    """DESIGN.md: the input is the chat template of [user: prompt, assistant: memory] minus the
+    """docs/design.md: the input is the chat template of [user: prompt, assistant: memory] minus the
     trailing end-of-turn; our ids are the prompt's ids (with the generation prompt) + memory ids."""
     profile = get_profile(name)
     questions = ["Who wrote Hamlet?", "When was Yale founded?"]
