@@ -149,8 +149,6 @@ class QATaskEnv(TaskEnvironment):
     def load_eval(cls, settings: Any) -> tuple[Any, dict[int, list[Task]], dict[str, Any]]:
         if bool(settings.data) == bool(settings.source):
             raise Mem1InputError("give the tasks with --data DIR_or_hub_id or --source NAME=PATH (not both)")
-        if settings.products or settings.attributes:
-            raise Mem1InputError("--products/--attributes belong to --env webshop")
         requested = settings.objective_counts
         if settings.data:
             rows, corpora = _rows_from_data(settings.data, settings.split)
