@@ -9,7 +9,7 @@ own process so its peak resident memory can be read (``ru_maxrss``, minus the pr
 loading the models). Reports action tokens per second, positions computed, peak memory, and the
 largest |log-prob − rollout log-prob| (0 up to float error for the exact layouts; the stitched gap).
 
-Usage: python benchmarks/logprob_modes.py [--tasks 2] [--objectives 2,8] [--max-new-tokens 64]
+Usage: python benchmarks/logprob_modes.py [--tasks 2] [--objectives 2,8] [--max-new-tokens 64] [--rollouts F]
 Prints JSON.
 """
 
@@ -37,11 +37,12 @@ def _rss_mb() -> float:
 def rollouts(tasks_per_count: int, objectives: list[int], max_new_tokens: int, path: Path) -> None:
     import torch
     from _common import composed_tasks
+    from transformers import GenerationConfig
 
     from mem1_hf.envs import LocalRetrievalEnv
-    from mem1_hf.evaluation.runner import max_turns_for
+    from mem1_hf.families.qa import max_turns_for
     from mem1_hf.loop import AgentLoop, LoopConfig
-    from mem1_hf.models import load_model
+    from mem1_hf.model_loading import load_model
     from mem1_hf.policy import ModelPolicy
 
     model, tokenizer = load_model(None)
@@ -56,8 +57,9 @@ def rollouts(tasks_per_count: int, objectives: list[int], max_new_tokens: int, p
             model,
             tokenizer,
             config.profile,
-            max_new_tokens=max_new_tokens,
-            generation_kwargs={"do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0},
+            GenerationConfig(
+                max_new_tokens=max_new_tokens, do_sample=True, temperature=1.0, top_k=0, top_p=1.0
+            ),
         )
         torch.manual_seed(0)
         trajectories = AgentLoop(policy, env, config).run(tasks)
@@ -70,7 +72,7 @@ def measure(path: Path, objectives: int, mode: str) -> dict:
     from transformers import AutoModelForSequenceClassification
 
     from mem1_hf.defaults import default_model_path
-    from mem1_hf.models import load_model
+    from mem1_hf.model_loading import load_model
     from mem1_hf.training.forward import TokenValues, action_logprobs, action_values
     from mem1_hf.training.packing import collate, sequences_for, steps_from_turns
 
@@ -127,6 +129,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--objectives", default="2,8")
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument(
+        "--rollouts", default=None, help="keep the rollouts in this file (reused if it exists)"
+    )
+    parser.add_argument(
         "--measure", nargs=3, metavar=("PICKLE", "OBJECTIVES", "MODE"), help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
@@ -135,8 +140,9 @@ def main(argv: list[str] | None = None) -> dict:
         return {}
     objectives = [int(x) for x in args.objectives.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "rollouts.pkl"
-        rollouts(args.tasks, objectives, args.max_new_tokens, path)
+        path = Path(args.rollouts) if args.rollouts else Path(tmp) / "rollouts.pkl"
+        if not path.is_file():
+            rollouts(args.tasks, objectives, args.max_new_tokens, path)
         rows = []
         for n in objectives:
             for mode in MODES:

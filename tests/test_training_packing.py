@@ -14,6 +14,7 @@ from __future__ import annotations
 import pytest
 import torch
 from conftest import make_tiny_llama
+from transformers import GenerationConfig
 
 from mem1_hf.loop import AgentLoop, LoopConfig, Task
 from mem1_hf.policy import ModelPolicy, ScriptedPolicy
@@ -30,8 +31,7 @@ def _rollout(model, tokenizer, env, questions, mode="mem1", seed=0, max_turns=4)
         model,
         tokenizer,
         config.profile,
-        max_new_tokens=10,
-        generation_kwargs={"do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0},
+        GenerationConfig(max_new_tokens=10, do_sample=True, temperature=1.0, top_k=0, top_p=1.0),
     )
     tasks = [Task(f"t{i}", q) for i, q in enumerate(questions)]
     return AgentLoop(policy, env, config).run(tasks)
@@ -112,7 +112,7 @@ def test_scripted_memory_span_excludes_text_before_the_state(tiny_model, tokeniz
         [Task("s", ["Who founded Yale?"])]
     )[0]
     response = trajectory.history[1]
-    assert response.keep[0] > 0  # "Let me see." is pruned
+    assert response.memory_span[0] > 0  # "Let me see." is pruned
     turns = _logprobs(tiny_model, trajectory, "turns", tokenizer)
     packed = _logprobs(tiny_model, trajectory, "packed", tokenizer)
     assert (turns - packed).abs().max().item() <= 1e-4

@@ -22,9 +22,12 @@ import warnings
 from dataclasses import dataclass, field
 
 import torch
+from transformers import GenerationConfig
 from trl.experimental.ppo import PPOConfig
 
 from mem1_hf.errors import Mem1InputError
+from mem1_hf.loop import LoopConfig
+from mem1_hf.settings import same_as
 
 LOGPROB_MODES = ("turns", "packed", "stitched")
 ADVANTAGE_ESTIMATORS = ("gae", "grpo")
@@ -110,20 +113,16 @@ class MEM1PPOConfig(PPOConfig):
     )
 
     # ------------------------------------------------------------------ the rollout (agent loop)
-    mode: str = field(
-        default="mem1",
-        metadata={"help": "The keep rule during rollouts: `mem1`, `full_context` or `truncate`."},
-    )
-    prompt_profile: str = field(
-        default="mem1-qa",
-        metadata={"help": "Prompt profile: `mem1-qa`, `mem1-paper` or `mem1-webshop`."},
+    mode: str = same_as(LoopConfig, "mode", help="The keep rule during rollouts (what survives a turn).")
+    prompt_profile: str = same_as(
+        LoopConfig, "prompt_profile", help="Prompt profile (WebShop training switches to `mem1-webshop`)."
     )
     max_turns: int | None = field(
         default=None,
         metadata={"help": "Turns per task; None = the task family's budget for its objective count."},
     )
-    max_obs_tokens: int = field(default=512, metadata={"help": "Observations are cut to this many tokens."})
-    topk: int = field(default=3, metadata={"help": "Documents per search (QA)."})
+    max_obs_tokens: int = same_as(LoopConfig, "max_obs_tokens")
+    topk: int = same_as(LoopConfig, "topk")
     rollout_batch_size: int = field(
         default=8,
         metadata={"help": "Tasks generated together in one batched `generate` call during rollouts."},
@@ -195,6 +194,17 @@ class MEM1PPOConfig(PPOConfig):
                 f"per_device_train_batch_size × num_generations = {trajectories} trajectories must split into "
                 f"num_mini_batches = {self.num_mini_batches} equal mini-batches"
             )
+
+    def rollout_generation_config(self) -> GenerationConfig:
+        """Sampling from softmax(logits / T) over the whole vocabulary (``top_k=0``), so a recorded
+        log-prob is the token's log-probability under the distribution it was drawn from."""
+        return GenerationConfig(
+            max_new_tokens=self.response_length,
+            do_sample=True,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            top_k=0,
+        )
 
     @property
     def critic_required(self) -> bool:

@@ -49,12 +49,13 @@ from trl.experimental.ppo.ppo_trainer import OnlineTrainerState
 from trl.models.utils import unwrap_model_for_generation
 
 from mem1_hf.errors import Mem1InputError
+from mem1_hf.task_env import Task, as_task_env
 from mem1_hf.training.advantages import gae, grpo_advantages, token_rewards, whiten
 from mem1_hf.training.config import MEM1PPOConfig
 from mem1_hf.training.forward import TokenValues, action_logprobs, action_values
 from mem1_hf.training.packing import collate, sequences_for, steps_from_turns
 from mem1_hf.training.ppo_loss import ppo_objective
-from mem1_hf.training.rollout import TrainTask, outcome_reward, rollout, tasks_from_dataset, valid_action_rate
+from mem1_hf.training.rollout import outcome_reward, rollout, tasks_from_dataset, valid_action_rate
 
 MASKED_ATTENTION = ("sdpa", "eager")
 
@@ -111,7 +112,8 @@ class MEM1PPOTrainer(PPOTrainer):
             raise Mem1InputError("args must be a MEM1PPOConfig")
         if train_dataset is None or env is None:
             raise Mem1InputError("MEM1PPOTrainer needs a train_dataset and an env")
-        self.tasks: list[TrainTask] = tasks_from_dataset(train_dataset)
+        self.task_env = as_task_env(env, args.prompt_profile, args.topk)  # the family: step, score, budget
+        self.tasks: list[Task] = tasks_from_dataset(train_dataset, env)
         if not self.tasks:
             raise Mem1InputError("the training dataset is empty")
         attn = getattr(model.config, "_attn_implementation", None) or "sdpa"
@@ -351,13 +353,13 @@ class MEM1PPOTrainer(PPOTrainer):
         ) as unwrapped:
             unwrapped.eval()
             with self._autocast():
-                trajectories = rollout(unwrapped, self.processing_class, self.env, repeated, args)
+                trajectories = rollout(unwrapped, self.processing_class, self.task_env, repeated, args)
         return repeated, trajectories
 
-    def _reward(self, trajectory, task: TrainTask) -> float:
+    def _reward(self, trajectory, task: Task) -> float:
         if self.reward_funcs is not None:
             return float(sum(f(trajectory, task) for f in self.reward_funcs))
-        return outcome_reward(trajectory, task, self.args.reward_metric)
+        return outcome_reward(self.task_env, trajectory, self.args.reward_metric)
 
     def _gather_mean(self, values: list[float]) -> float:
         local = torch.tensor([sum(values), float(len(values))], device=self.accelerator.device)
@@ -524,8 +526,8 @@ class MEM1PPOTrainer(PPOTrainer):
             metrics["loss/kl_avg"] = self._gather_mean([sums["kl_loss_sum"] / denom])
         qa = [(t, task) for t, task in zip(trajectories, tasks) if task.golds is not None]
         if qa:
-            metrics["rollout/em"] = self._gather_mean([outcome_reward(t, task, "em") for t, task in qa])
-            metrics["rollout/f1"] = self._gather_mean([outcome_reward(t, task, "f1") for t, task in qa])
+            metrics["rollout/em"] = self._gather_mean([outcome_reward(self.task_env, t, "em") for t, _ in qa])
+            metrics["rollout/f1"] = self._gather_mean([outcome_reward(self.task_env, t, "f1") for t, _ in qa])
         metrics["update/seconds"] = time.perf_counter() - started
         return metrics
 
