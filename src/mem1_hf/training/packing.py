@@ -23,7 +23,7 @@ Example (a toy history; real ids come from the agent loop):
     >>> rule = KeepRule("mem1")
     >>> history = [Segment("prompt", [1, 2], turn=-1)]
     >>> steps = [Step(rule.pieces(history), [1, 2], [3, 4])]
-    >>> history += [Segment("response", [3, 4], turn=0, keep=(1, 2)), Segment("observation", [5], turn=0)]
+    >>> history += [Segment("response", [3, 4], turn=0, memory_span=(1, 2)), Segment("observation", [5], turn=0)]
     >>> steps.append(Step(rule.pieces(history), [1, 2, 4, 5], [6]))
     >>> seq = sequences_for(history, steps, "packed")[0]
     >>> seq.ids, seq.positions
