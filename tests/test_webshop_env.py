@@ -283,10 +283,17 @@ def test_sessions_are_independent(env):
 # ------------------------------------------------------------------ expert and player
 def test_expert_on_the_test_goals(env):
     summary = run_expert(env, "test")
-    # measured: 1383 test goals, average reward 0.995, success 0.995, 5.3 turns, ~1 s
+    # measured with WebShop's published reward: 1383 test goals, average reward 0.982, success
+    # 0.908 (its (name, value) option rule scores some exact purchases below 1), 5.3 turns, ~1 s
     assert summary["episodes"] == 1383
-    assert summary["avg_reward"] > 0.98 and summary["success_rate"] > 0.98
+    assert summary["avg_reward"] > 0.97 and 0.88 < summary["success_rate"] < 0.93
     assert summary["avg_turns"] <= 10
+    # the same purchases with options compared by value: 0.995 / 0.995 (the target was found)
+    corrected = run_expert(
+        WebShopEnv(env.catalog, env.goal_set, env.engine, reward_variant="corrected"), "test"
+    )
+    assert corrected["success_rate"] == pytest.approx(corrected["found_target_rate"])
+    assert corrected["success_rate"] > 0.98
     human = run_expert(env, "human")
     assert human["avg_reward"] > 0.9
 

@@ -192,7 +192,8 @@ def _webshop_jobs(args: argparse.Namespace) -> tuple[list[EvalJob], dict[str, An
     tasks = [Task(g.goal_id, [g.instruction]) for g in goals]
     turns = args.max_turns or WEBSHOP_MAX_TURNS
     jobs = [EvalJob(1, m, tasks, _loop_config(args, m, turns, "mem1-webshop"), shop) for m in modes]
-    return jobs, {"products": args.products, "attributes": args.attributes, "prompt_profile": "mem1-webshop"}
+    extra = {"products": args.products, "attributes": args.attributes, "prompt_profile": "mem1-webshop"}
+    return jobs, {**extra, **shop.reward_settings()}
 
 
 def _loop_config(args: argparse.Namespace, mode: str, max_turns: int, profile: str) -> LoopConfig:
@@ -311,6 +312,8 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
         >>> parser.parse_args(["eval", "--data", "d", "--out", "o"]).batch_size
         4
     """
+    from mem1_hf.envs.webshop.play import add_reward_args
+
     p = subparsers.add_parser(
         "eval",
         help="evaluate over composed QA tasks or WebShop goals (resumable)",
@@ -354,5 +357,6 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
     shop.add_argument("--products", default=None, help="product file (default: $MEM1_WEBSHOP_PRODUCTS)")
     shop.add_argument("--attributes", default=None, help="attribute file (default: $MEM1_WEBSHOP_ATTRIBUTES)")
     shop.add_argument("--goal-query-map", default=None, help="optional goal_query_map.json")
+    add_reward_args(shop)
     p.set_defaults(func=_cmd_eval)
     return p

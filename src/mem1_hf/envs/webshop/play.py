@@ -36,6 +36,26 @@ def _add_data_args(parser: argparse.ArgumentParser) -> None:
         "--goal-query-map", default=None, help=f"optional goal_query_map.json (default: ${QUERY_MAP_VAR})"
     )
     parser.add_argument("--seed", type=int, default=0, help="prices, price limits and the train/test split")
+    add_reward_args(parser)
+
+
+def add_reward_args(parser: Any) -> None:
+    """``--webshop-reward`` and ``--title-nouns``: how a purchase is scored (play, expert, eval)."""
+    from mem1_hf.envs.webshop.reward import NOUN_BACKENDS, REWARD_VARIANTS
+
+    parser.add_argument(
+        "--webshop-reward",
+        choices=REWARD_VARIANTS,
+        default="webshop",
+        help="webshop: WebShop's published reward (default); corrected: synthetic goals' options "
+        "compared by value",
+    )
+    parser.add_argument(
+        "--title-nouns",
+        choices=NOUN_BACKENDS,
+        default="auto",
+        help="type-match nouns: spaCy if installed (auto), spaCy only, or the word heuristic",
+    )
 
 
 def register_cli(subparsers: Any) -> None:
@@ -65,7 +85,14 @@ def env_from_args(args: argparse.Namespace) -> Any:
     if not attributes:
         raise Mem1InputError(f"no WebShop attribute file: pass --attributes or set {ATTRIBUTES_VAR}")
     query_map = args.goal_query_map or os.environ.get(QUERY_MAP_VAR) or None
-    return WebShopEnv.from_files(products, attributes, goal_query_map=query_map, seed=args.seed)
+    return WebShopEnv.from_files(
+        products,
+        attributes,
+        goal_query_map=query_map,
+        seed=args.seed,
+        reward_variant=getattr(args, "webshop_reward", "webshop"),
+        title_nouns=getattr(args, "title_nouns", "auto"),
+    )
 
 
 def play(session: Any, stdin: TextIO, stdout: TextIO) -> float:
