@@ -38,6 +38,7 @@ from mem1_hf.evaluation.runner import (
 )
 from mem1_hf.keep_rule import MODES
 from mem1_hf.loop import LoopConfig, Task
+from mem1_hf.scoring import NORMALIZATIONS
 
 QA_OBJECTIVES = (1, 2, 4, 8, 16)
 QA_MODES = "mem1,full_context,truncate"
@@ -163,6 +164,7 @@ def _qa_jobs(args: argparse.Namespace) -> tuple[list[EvalJob], dict[str, Any]]:
         have = ", ".join(map(str, sorted(rows))) or "none"
         raise Mem1InputError(f"no {args.split} tasks with {missing} objectives in the data (it has: {have})")
     env = _retrieval_env(args, corpora)
+    scoring = {"normalization": args.normalization, "hotpot_yes_no": args.hotpot_yes_no}
     jobs = []
     for n in objectives:
         chosen = rows[n][: args.limit] if args.limit else rows[n]
@@ -170,8 +172,9 @@ def _qa_jobs(args: argparse.Namespace) -> tuple[list[EvalJob], dict[str, Any]]:
         golds = {r["task_id"]: [list(a) for a in r["answers"]] for r in chosen}
         for mode in modes:
             config = _loop_config(args, mode, max_turns_for(n, args.max_turns), args.prompt_profile)
-            jobs.append(EvalJob(n, mode, tasks, config, env, golds))
-    return jobs, {"data": args.data, "source": args.source, "prompt_profile": args.prompt_profile}
+            jobs.append(EvalJob(n, mode, tasks, config, env, golds, scoring))
+    settings = {"data": args.data, "source": args.source, "prompt_profile": args.prompt_profile}
+    return jobs, {**settings, **scoring}
 
 
 # ----------------------------------------------------------------------------- WebShop tasks
@@ -348,6 +351,18 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
     qa.add_argument("--test-fraction", type=float, default=0.1, help="--source: held-out share")
     qa.add_argument("--source-limit", type=int, default=None, help="--source: first N questions only")
     qa.add_argument("--prompt-profile", choices=("mem1-qa", "mem1-paper"), default="mem1-qa")
+    qa.add_argument(
+        "--normalization",
+        choices=NORMALIZATIONS,
+        default="squad",
+        help="EM/F1 normalisation: squad (default) or mem1-eval (MEM1's eval.py: articles kept, "
+        "punctuation -> spaces, F1 over token sets)",
+    )
+    qa.add_argument(
+        "--hotpot-yes-no",
+        action="store_true",
+        help="HotpotQA's F1 rule: yes / no / noanswer against anything else scores 0",
+    )
     retrieval = qa.add_mutually_exclusive_group()
     retrieval.add_argument("--corpus", help="corpus JSONL (default: the data's corpus.jsonl)")
     retrieval.add_argument("--index", help="index directory from `mem1 index`")

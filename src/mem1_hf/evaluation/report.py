@@ -138,8 +138,16 @@ def render_table(summary: dict[str, Any]) -> str:
         for cell in summary["cells"]:
             lines.append("| " + " | ".join([cell["mode"]] + [fmt(cell) for _, fmt in WEBSHOP]) + " |")
         lines += ["", "Reward is WebShop's final reward per episode; success is reward = 1."]
+        settings = summary.get("settings", {})
+        if "webshop_reward" in settings:
+            lines.append(
+                f"Reward rule: {settings['webshop_reward']}; title nouns: {settings.get('title_nouns')}."
+            )
         return "\n".join(lines) + "\n"
-    lines = ["# Multi-objective QA evaluation", "", "EM and F1 are summed over the objectives.", ""]
+    rule = summary.get("settings", {}).get("normalization", "squad")
+    hotpot = " with HotpotQA's yes/no F1 rule" if summary.get("settings", {}).get("hotpot_yes_no") else ""
+    lines = ["# Multi-objective QA evaluation", "", "EM and F1 are summed over the objectives."]
+    lines += [f"Normalisation: {rule}{hotpot}.", ""]
     lines += _grid(summary, QA_MAIN)
     lines += ["", "## Details", ""]
     lines += ["Per-objective means, invalid actions per turn, turns used, context-limit stops, tasks.", ""]

@@ -72,6 +72,8 @@ class EvalJob:
         config: the loop config (its ``mode`` must equal ``mode``).
         golds: task id -> gold answers per objective (QA); empty for WebShop.
         env: the environment the tasks run in.
+        scoring: keyword arguments of :func:`mem1_hf.scoring.score_task` (``normalization``,
+            ``hotpot_yes_no``, ``count_rule``); empty: the defaults.
     """
 
     objectives: int
@@ -80,6 +82,7 @@ class EvalJob:
     config: LoopConfig
     env: Any
     golds: dict[str, list[list[str]]] = field(default_factory=dict)
+    scoring: dict[str, Any] = field(default_factory=dict)
 
     def keys(self) -> list[RunKey]:
         return [(self.objectives, self.mode, t.id) for t in self.tasks]
@@ -148,7 +151,9 @@ def trajectory_record(trajectory: Trajectory, job: EvalJob) -> dict[str, Any]:
     )
     if job.golds:
         golds = job.golds[trajectory.task.id]
-        score = score_task(trajectory.answer_text, golds)
+        # None when the agent never answered: MEM1's eval.py scores a missing <answer> 0, an empty one as ""
+        answered = trajectory.stop_reason == "answered"
+        score = score_task(trajectory.answer_text if answered else None, golds, **job.scoring)
         record.update(
             golds=golds,
             em_sum=score.em_sum,
