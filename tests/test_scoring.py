@@ -276,7 +276,10 @@ def test_mem1_eval_normalization_equals_mem1_eval_py_on_real_tasks():
         for prediction in _predictions(golds, rng):
             score = score_task(prediction, golds, normalization="mem1-eval")
             assert score.em_sum == mem1_eval_oracle(prediction, golds, "em"), (prediction, golds)
-            assert score.f1_sum == pytest.approx(mem1_eval_oracle(prediction, golds, "f1")), (prediction, golds)
+            assert score.f1_sum == pytest.approx(mem1_eval_oracle(prediction, golds, "f1")), (
+                prediction,
+                golds,
+            )
             differs_from_squad += score.em_sum != score_task(prediction, golds).em_sum
             checked += 1
     assert checked == 10000

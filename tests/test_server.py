@@ -92,7 +92,12 @@ def test_raw_json_is_the_search_r1_api(server_url, local_env, questions):
     assert [list(doc) for doc in bare["result"][0]] == [["id", "contents"]] * 3
     assert requests.post(url, json={"queries": []}, timeout=10).json() == {"result": []}
     assert requests.post(url, json={"queries": "one string"}, timeout=10).status_code == 422
-    assert requests.post(url, json={"queries": ["q"], "topk": 0}, timeout=10).status_code == 422
+    # Search-R1: a missing or 0 topk means the server's default; a negative one is refused
+    zero = requests.post(url, json={"queries": questions[:1], "topk": 0}, timeout=10)
+    assert zero.status_code == 200 and zero.json() == bare
+    assert requests.post(url, json={"queries": ["q"], "topk": -1}, timeout=10).status_code == 422
+    # a query matching no indexed word: an empty list of documents, as Search-R1's BM25 server
+    assert requests.post(url, json={"queries": ["zzqqxx"], "topk": 3}, timeout=10).json() == {"result": [[]]}
     health = requests.get(f"{server_url}/health", timeout=10).json()
     assert health == {"status": "ok", "documents": 2600, "retriever": "bm25", "topk": 3}
 

@@ -27,7 +27,7 @@ from typing import Any
 # mem1_hf.data first reaches this line while the corpus module is still initialising
 from mem1_hf.data import corpus as corpus_io
 from mem1_hf.envs.base import Document, SearchEnvironment
-from mem1_hf.envs.bm25 import BM25Retriever
+from mem1_hf.envs.bm25 import DEFAULT_STEMMER, BM25Retriever, resolve_stemmer
 from mem1_hf.envs.dense import DenseRetriever, default_embedder_path
 from mem1_hf.errors import Mem1InputError
 
@@ -170,7 +170,14 @@ class LocalRetrievalEnv(SearchEnvironment):
             and manifest["corpus_sha256"] == corpus_fingerprint(docs)
             and manifest.get("index_type") == kwargs.get("index_type", "flat" if kind == "dense" else None)
         )
-        return cls.load(directory, embedder=embedder) if same else None
+        if not same:
+            return None
+        env = cls.load(directory, embedder=embedder)
+        if kind == "bm25":  # an index stemmed otherwise (e.g. saved before stemming was the default)
+            wanted = resolve_stemmer(kwargs.get("stemmer", DEFAULT_STEMMER))[0]
+            if env.retriever.stemmer_name != wanted:
+                return None
+        return env
 
     def search(self, queries: Sequence[str], topk: int | None = None) -> list[list[Document]]:
         """Return each query's ``topk`` (default ``self.topk``) documents, best first, with scores.
