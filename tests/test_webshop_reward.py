@@ -272,21 +272,20 @@ def test_unknown_variant_is_a_user_error(env):
 
 # ------------------------------------------------------------------ title nouns
 def test_heuristic_title_nouns():
-    assert heuristic_title_nouns("Men's Hollis Sport Sandal - Listed 2 Pack (Black)") == [
+    assert heuristic_title_nouns("Men's Hollis Sport Sandal - Listed 2 Pack (Black) T-Shirt") == [
+        "men",
         "hollis",
         "sport",
         "sandal",
         "pack",
         "black",
+        "t",
+        "shirt",
     ]
-    # repeats are kept (WebShop divides by the goal's noun count), "D.O.N." is one word
-    assert heuristic_title_nouns("Bar 3.1 Bar D.O.N. Daybed Speed Padded") == [
-        "bar",
-        "bar",
-        "d.o.n.",
-        "daybed",
-        "speed",
-    ]
+    # repeats are kept (WebShop divides by the goal's noun count), "D.O.N." is one word, a slash
+    # splits, "Mens" (a modifier) and "-ed" participles are not nouns, "bed"/"speed" are
+    title = "Mens Bar 3.1 Bar D.O.N. DVD/VCR Daybed Speed Padded"
+    assert heuristic_title_nouns(title) == ["bar", "bar", "d.o.n.", "dvd", "vcr", "daybed", "speed"]
 
 
 @pytest.mark.skipif(HAVE_SPACY, reason="spaCy and an English model are installed")
@@ -341,10 +340,11 @@ def test_type_reward_on_real_products(env):
     }
     other = next(p for p in catalog.products if p["query"] == goal.query and p["asin"] != goal.asin)
     assert kind(other)["r_type"] == 1.0  # same search query
-    # the razor shares no noun with "FitFlop Men's Hollis Neoprene Sport Sandal" ("men" is an
-    # audience word, not a type): type 0
+    # the razor ("... for Women and Men") shares only "men" with the sandal's 6 title nouns:
+    # 1/6 <= 0.2 and no query or category match -> 0.5
     razor = kind(catalog.product(env.goal(RAZOR).asin))
-    assert razor["r_type"] == 0.0 and not razor["query_match"] and not razor["category_match"]
+    assert razor["r_type"] == 0.5 and razor["title_score"] == pytest.approx(1 / 6)
+    assert not razor["query_match"] and not razor["category_match"]
     assert kind(catalog.product(TABLE)) == {
         "r_type": 0.0,
         "query_match": False,
