@@ -277,3 +277,22 @@ def test_dense_save_load_and_index_dir_cache(dense_nq, tmp_path):
     cached = LocalRetrievalEnv.from_corpus(dense_nq.docs, "dense", topk=2, index_dir=index_dir)
     assert os.stat(index_dir / "dense" / "index.faiss").st_mtime_ns == stamp
     assert cached.topk == 2 and len(cached.search(queries[:1])[0]) == 2
+
+
+def test_retrieval_benchmark_compares_stemmers(capsys):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "retrieval.py"
+    spec = importlib.util.spec_from_file_location("retrieval_benchmark", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.parse_stemmers("english, none") == ["english", None]
+    assert bench.bm25_key("english") == "bm25" and bench.bm25_key(None) == "bm25[stemmer=none]"
+    argv = ["--skip-dense", "--limit", "40", "--latency-passages", "2000", "--latency-queries", "8"]
+    assert bench.main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["config"]["bm25_stemmer"] == "english"
+    for name, metric in (("hotpotqa", "any_of_2@3"), ("nq", "recall@3")):
+        recall = report["recall"][name]
+        assert set(recall) == {"bm25", "bm25[stemmer=none]"}
+        assert 0.5 < recall["bm25"][metric] <= 1 and 0.5 < recall["bm25[stemmer=none]"][metric] <= 1

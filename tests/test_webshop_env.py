@@ -354,3 +354,18 @@ def test_expert_command(capsys):
     args.func(args)
     summary = json.loads(capsys.readouterr().out)
     assert summary["episodes"] == 13 and summary["avg_reward"] == 1.0
+
+
+def test_reward_flags_reach_the_environment():
+    from mem1_hf.envs.webshop.play import env_from_args
+
+    argv = ["webshop", "expert", "--products", str(PRODUCTS), "--attributes", str(ATTRIBUTES)]
+    default = env_from_args(_parser().parse_args(argv))
+    assert (default.reward_variant, default.title_nouns) == ("webshop", "auto")
+    flags = ["--webshop-reward", "corrected", "--title-nouns", "heuristic"]
+    chosen = env_from_args(_parser().parse_args(argv + flags))
+    assert chosen.reward_settings() == {"webshop_reward": "corrected", "title_nouns": "heuristic"}
+    with pytest.raises(SystemExit):
+        _parser().parse_args(argv + ["--webshop-reward", "generous"])
+    with pytest.raises(Mem1InputError, match="reward variant"):
+        WebShopEnv(default.catalog, default.goal_set, default.engine, reward_variant="generous")
