@@ -189,3 +189,11 @@ def test_serve_retriever_user_errors(index_dir, tmp_path, monkeypatch, capsys):
     assert "is not a mem1 index directory" in capsys.readouterr().err
     assert cli.main(["serve-retriever", "--index", str(index_dir), "--topk", "0"]) == 2
     assert "--topk must be >= 1" in capsys.readouterr().err
+
+
+def test_client_gets_no_documents_for_an_unmatched_query(server_url):
+    from mem1_hf.envs.base import NO_RESULTS
+
+    remote = RemoteRetrievalEnv(server_url)
+    assert remote.search(["zzqqxx", "zzqqxx Hamlet"])[0] == []
+    assert remote.search_text(["zzqqxx"]) == [NO_RESULTS]
