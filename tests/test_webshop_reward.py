@@ -178,7 +178,7 @@ def test_webshop_get_reward():
 
 
 def test_webshop_normalize_color():
-    # WebShop's test_normalize.py cases, plus two of ours
+    # the cases of WebShop's test_normalize.py (normalize_color_size maps prices: not used here)
     for value, expected in [
         ("", ""),
         ("black forest", "black"),
