@@ -12,8 +12,9 @@ from conftest import HOTPOT_DEV, SHARED_DATA
 
 from mem1_hf.cli import build_parser, main
 from mem1_hf.errors import Mem1InputError
-from mem1_hf.evaluation import load_records, max_turns_for, run_key
+from mem1_hf.evaluation import load_records, run_key
 from mem1_hf.evaluation.cli import build_plan, run_plan
+from mem1_hf.families.qa import max_turns_for
 from mem1_hf.scoring import score_task
 
 WEBSHOP = SHARED_DATA / "webshop"
@@ -117,7 +118,7 @@ def test_qa_eval_with_the_real_model(smollm2, tmp_path, one_thread):
         assert 0 <= cell["invalid_rate"] <= 1 and cell["time_s"] > 0 and cell["dependency"] > 0
     assert json.loads((out / "summary.json").read_text()) == json.loads(json.dumps(summary))
     table = (out / "table.md").read_text()
-    assert "Normalisation: mem1-eval." in table
+    assert "Scored with: normalization=mem1-eval, count_rule=True, hotpot_yes_no=False." in table
     assert "| Objectives | mem1 EM | mem1 F1 | mem1 Peak (×10²)" in table
     assert "\n| 1 | " in table and "\n| 2 | " in table and "full_context Time (s)" in table
     for name in ("peak_tokens.png", "time.png", "em.png"):
@@ -188,7 +189,7 @@ def test_webshop_eval_with_the_expert(tokenizer, tmp_path):
     assert summary["settings"]["title_nouns"] in ("heuristic",) or summary["settings"][
         "title_nouns"
     ].startswith("spacy:")
-    assert "Reward rule: webshop; title nouns: " in (out / "table.md").read_text()
+    assert "Scored with: webshop_reward=webshop, title_nouns=" in (out / "table.md").read_text()
 
 
 def test_webshop_eval_corrected_reward_and_title_nouns(tokenizer, tmp_path):
@@ -208,8 +209,13 @@ def test_scoring_rule_reaches_the_jobs(tmp_path):
         "--source", f"hotpotqa={HOTPOT_DEV}", "--source-limit", "40", "--objectives", "1", "--modes", "mem1",
         "--normalization", "mem1-eval", "--hotpot-yes-no", "--out", str(tmp_path / "r"),
     )  # fmt: skip
-    assert qa.jobs[0].scoring == {"normalization": "mem1-eval", "hotpot_yes_no": True}
+    assert qa.jobs[0].scoring == {"normalization": "mem1-eval", "count_rule": True, "hotpot_yes_no": True}
     assert qa.settings["normalization"] == "mem1-eval" and qa.settings["hotpot_yes_no"] is True
+    positional = plan(
+        "--source", f"hotpotqa={HOTPOT_DEV}", "--source-limit", "40", "--objectives", "1", "--modes", "mem1",
+        "--no-count-rule", "--out", str(tmp_path / "p"),
+    )  # fmt: skip
+    assert positional.jobs[0].scoring["count_rule"] is False and positional.settings["count_rule"] is False
     with pytest.raises(SystemExit):
         plan("--source", f"hotpotqa={HOTPOT_DEV}", "--normalization", "lower", "--out", str(tmp_path))
 

@@ -16,6 +16,7 @@ import pytest
 from conftest import SHARED_DATA as DATA  # next to the repo; MEM1_SHARED_DATA overrides
 
 from mem1_hf.data import corpus_from_hotpotqa, corpus_from_nq_oracle, format_contents, read_corpus
+from mem1_hf.data.documents import NO_RESULTS
 from mem1_hf.envs import (
     BM25Retriever,
     DenseRetriever,
@@ -24,8 +25,7 @@ from mem1_hf.envs import (
     SearchEnvironment,
     default_embedder_path,
 )
-from mem1_hf.envs.base import NO_RESULTS
-from mem1_hf.envs.dense import is_e5
+from mem1_hf.envs.retrieval.dense import is_e5
 from mem1_hf.errors import Mem1InputError
 
 HOTPOT_IRCOT = DATA / "hotpotqa" / "hotpotqa_dev_500.ircot.jsonl"

@@ -24,7 +24,8 @@ from conftest import SHARED_DATA
 from mem1_hf import cli
 from mem1_hf.envs import LocalRetrievalEnv, RemoteRetrievalEnv
 from mem1_hf.envs.remote import RetrievalServerError, _document
-from mem1_hf.server import create_app
+from mem1_hf.envs.retrieval_server import create_app
+from mem1_hf.errors import Mem1InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 NQ_CORPUS = SHARED_DATA / "nq" / "nq_gold_passages.corpus.jsonl"
@@ -147,7 +148,7 @@ def test_serve_retriever_cli_process(index_dir):
     """``mem1 serve-retriever`` in its own process (through cli's plugin mechanism), then /health."""
     port = bench.free_port()
     code = (
-        "import sys; from mem1_hf import cli; cli.PLUGINS = ('mem1_hf.server',); "
+        "import sys; from mem1_hf import cli; cli.PLUGINS = ('mem1_hf.envs.retrieval_server',); "
         "sys.exit(cli.main(sys.argv[1:]))"
     )
     args = ["serve-retriever", "--index", str(index_dir), "--port", str(port), "--topk", "2"]
@@ -178,7 +179,7 @@ def test_serve_retriever_cli_process(index_dir):
 
 
 def test_serve_retriever_user_errors(index_dir, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(cli, "PLUGINS", ("mem1_hf.server",))
+    monkeypatch.setattr(cli, "PLUGINS", ("mem1_hf.envs.retrieval_server",))
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -192,8 +193,22 @@ def test_serve_retriever_user_errors(index_dir, tmp_path, monkeypatch, capsys):
 
 
 def test_client_gets_no_documents_for_an_unmatched_query(server_url):
-    from mem1_hf.envs.base import NO_RESULTS
+    from mem1_hf.data.documents import NO_RESULTS
 
     remote = RemoteRetrievalEnv(server_url)
     assert remote.search(["zzqqxx", "zzqqxx Hamlet"])[0] == []
     assert remote.search_text(["zzqqxx"]) == [NO_RESULTS]
+
+
+def test_backend_failure_is_a_5xx_not_a_user_error():
+    """A server whose own backend (here: another retrieval server that is not running) fails
+    answers HTTP 502; the client raises an environment error, not a user error."""
+    from mem1_hf.errors import Mem1EnvironmentError
+
+    dead = RemoteRetrievalEnv("http://127.0.0.1:9", max_retries=0, timeout=2)
+    with bench.serve_in_thread(create_app(dead)) as url:
+        answer = requests.post(f"{url}/retrieve", json={"queries": ["q"], "topk": 1}, timeout=10)
+        assert answer.status_code == 502 and "not reachable" in answer.json()["detail"]
+        with pytest.raises(RetrievalServerError, match="answered HTTP 502") as failed:
+            RemoteRetrievalEnv(url, max_retries=0).search(["q"])
+    assert isinstance(failed.value, Mem1EnvironmentError) and not isinstance(failed.value, Mem1InputError)

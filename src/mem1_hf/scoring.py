@@ -45,7 +45,7 @@ import string
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mem1_hf.parsing import split_answers
@@ -259,6 +259,43 @@ def score_task(
         em[i] = exact_match(part, gold, normalization)
         f1[i] = f1_score(part, gold, normalization, hotpot_yes_no)
     return TaskScore(em=tuple(em), f1=tuple(f1), count_ok=count_ok)
+
+
+@dataclass
+class ScoringConfig:
+    """How QA answers are scored: :func:`score_task`'s options (``mem1 eval``'s flags).
+
+    Example:
+        >>> ScoringConfig(normalization="mem1-eval").to_dict()
+        {'normalization': 'mem1-eval', 'count_rule': True, 'hotpot_yes_no': False}
+    """
+
+    normalization: str = field(
+        default="squad",
+        metadata={
+            "help": "EM/F1 normalisation: squad (SQuAD v1.1's) or mem1-eval (MEM1's eval.py: articles "
+            "kept, punctuation -> spaces, F1 over token sets)",
+            "choices": NORMALIZATIONS,
+        },
+    )
+    count_rule: bool = field(
+        default=True,
+        metadata={
+            "help": "a wrong number of answers scores 0 (eval.py); off: answers scored by position, "
+            "as MEM1's training reward qa_multiple.py"
+        },
+    )
+    hotpot_yes_no: bool = field(
+        default=False,
+        metadata={"help": "HotpotQA's F1 rule: yes / no / noanswer against anything else scores 0"},
+    )
+
+    def __post_init__(self) -> None:
+        _check_normalization(self.normalization)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options as :func:`score_task` keyword arguments."""
+        return asdict(self)
 
 
 METRICS = ("em", "f1")

@@ -40,22 +40,18 @@ def _add_data_args(parser: argparse.ArgumentParser) -> None:
 
 
 def add_reward_args(parser: Any) -> None:
-    """``--webshop-reward`` and ``--title-nouns``: how a purchase is scored (play, expert, eval)."""
-    from mem1_hf.envs.webshop.reward import NOUN_BACKENDS, REWARD_VARIANTS
+    """``--webshop-reward`` and ``--title-nouns`` from :class:`RewardConfig` (play, expert)."""
+    import dataclasses
 
-    parser.add_argument(
-        "--webshop-reward",
-        choices=REWARD_VARIANTS,
-        default="webshop",
-        help="webshop: WebShop's published reward (default); corrected: synthetic goals' options "
-        "compared by value",
-    )
-    parser.add_argument(
-        "--title-nouns",
-        choices=NOUN_BACKENDS,
-        default="auto",
-        help="type-match nouns: spaCy if installed (auto), spaCy only, or the word heuristic",
-    )
+    from mem1_hf.envs.webshop.reward import RewardConfig
+
+    for f in dataclasses.fields(RewardConfig):
+        parser.add_argument(
+            "--" + f.name.replace("_", "-"),
+            default=f.default,
+            choices=f.metadata["choices"],
+            help=f.metadata["help"],
+        )
 
 
 def register_cli(subparsers: Any) -> None:

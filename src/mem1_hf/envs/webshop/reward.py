@@ -45,7 +45,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from thefuzz import fuzz
@@ -74,6 +74,32 @@ COLOR_SET = (
 ).split()
 
 OptionValue = str | tuple[str, str]
+
+
+@dataclass
+class RewardConfig:
+    """How a WebShop purchase is scored (``mem1 eval`` / ``mem1 webshop`` flags).
+
+    Example:
+        >>> RewardConfig().webshop_reward, RewardConfig().title_nouns
+        ('webshop', 'auto')
+    """
+
+    webshop_reward: str = field(
+        default="webshop",
+        metadata={
+            "help": "webshop: WebShop's published reward; corrected: synthetic goals' options compared "
+            "by value",
+            "choices": REWARD_VARIANTS,
+        },
+    )
+    title_nouns: str = field(
+        default="auto",
+        metadata={
+            "help": "type-match nouns: spaCy if installed (auto), spaCy only, or the word heuristic",
+            "choices": NOUN_BACKENDS,
+        },
+    )
 
 
 def normalize_color(value: OptionValue) -> OptionValue:

@@ -11,7 +11,7 @@ Only passages with a positive score are returned (as Lucene and Search-R1 do): a
 whose words is in the corpus gets ``[]`` rather than arbitrary passages.
 
 Example:
-    >>> from mem1_hf.envs.bm25 import BM25Retriever
+    >>> from mem1_hf.envs.retrieval.bm25 import BM25Retriever
     >>> bm25 = BM25Retriever(["Paris is in France.", "Berlin is in Germany."])
     >>> [index for index, _ in bm25.search(["capital of Germany berlin"], topk=1)[0]]
     [1]
@@ -115,7 +115,7 @@ class BM25Retriever:
     def __len__(self) -> int:
         return int(self._bm25.scores["num_docs"])
 
-    def search(self, queries: Sequence[str], topk: int = 3) -> list[list[tuple[int, float]]]:
+    def search(self, queries: Sequence[str], topk: int) -> list[list[tuple[int, float]]]:
         """Return, per query, up to ``topk`` ``(passage index, BM25 score)`` pairs, best first.
 
         Only passages with a positive score count: a query with no indexed word gets ``[]``.
