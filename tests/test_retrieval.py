@@ -129,12 +129,12 @@ def test_bm25_unmatched_query_on_a_real_corpus_gets_nothing():
 def test_bm25_stems_by_default_and_records_it(tmp_path):
     bm25 = BM25Retriever(["He was running races.", "A quiet library."])
     assert bm25.stemmer_name == "english"
-    assert [i for i, _ in bm25.search(["runs"])[0]] == [0]  # run(s/ning) share the stem "run"
+    assert [i for i, _ in bm25.search(["runs"], topk=3)[0]] == [0]  # run(s/ning) share the stem "run"
     unstemmed = BM25Retriever(["He was running races.", "A quiet library."], stemmer=None)
-    assert unstemmed.search(["runs"]) == [[]]
+    assert unstemmed.search(["runs"], topk=3) == [[]]
     bm25.save(tmp_path / "stemmed")
     assert json.loads((tmp_path / "stemmed" / "bm25_config.json").read_text())["stemmer"] == "english"
-    assert BM25Retriever.load(tmp_path / "stemmed").search(["runs"]) == bm25.search(["runs"])
+    assert BM25Retriever.load(tmp_path / "stemmed").search(["runs"], topk=3) == bm25.search(["runs"], topk=3)
 
 
 def test_old_unstemmed_index_still_loads_and_is_not_reused_as_stemmed(tmp_path):

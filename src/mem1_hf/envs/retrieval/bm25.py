@@ -15,7 +15,7 @@ Example:
     >>> bm25 = BM25Retriever(["Paris is in France.", "Berlin is in Germany."])
     >>> [index for index, _ in bm25.search(["capital of Germany berlin"], topk=1)[0]]
     [1]
-    >>> bm25.search(["zzqqxx"])
+    >>> bm25.search(["zzqqxx"], topk=3)
     [[]]
 """
 
