@@ -52,7 +52,7 @@ from tqdm import tqdm  # noqa: E402
 from mem1_hf.data import corpus_from_hotpotqa, corpus_from_nq_oracle, format_contents  # noqa: E402
 from mem1_hf.envs import Document, LocalRetrievalEnv  # noqa: E402
 from mem1_hf.envs.local_retrieval import corpus_fingerprint  # noqa: E402
-from mem1_hf.envs.retrieval.bm25 import BM25Retriever  # noqa: E402
+from mem1_hf.envs.retrieval.bm25 import DEFAULT_STEMMER, BM25Retriever  # noqa: E402
 
 _REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(os.environ.get("MEM1_SHARED_DATA", _REPO.parent / "shared" / "data"))
@@ -125,10 +125,23 @@ def nq_recall(results: list[list[Document]], gold: list[str]) -> dict[str, float
     return out
 
 
-def build_bm25(docs: list[Document]) -> tuple[LocalRetrievalEnv, float]:
+def build_bm25(
+    docs: list[Document], stemmer: str | None = DEFAULT_STEMMER
+) -> tuple[LocalRetrievalEnv, float]:
     start = time.perf_counter()
-    env = LocalRetrievalEnv.from_corpus(docs, retriever="bm25", topk=3)
+    env = LocalRetrievalEnv.from_corpus(docs, retriever="bm25", topk=3, stemmer=stemmer)
     return env, time.perf_counter() - start
+
+
+def parse_stemmers(text: str) -> list[str | None]:
+    """``"english,none"`` -> ``["english", None]`` (the first is the one timed and reported as bm25)."""
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    return [None if name == "none" else name for name in names]
+
+
+def bm25_key(stemmer: str | None) -> str:
+    """Report key of a BM25 variant: ``bm25`` for the library default, else ``bm25[stemmer=...]``."""
+    return "bm25" if stemmer == DEFAULT_STEMMER else f"bm25[stemmer={stemmer or 'none'}]"
 
 
 def build_dense(docs: list[Document], cache: Path, name: str) -> tuple[LocalRetrievalEnv, dict[str, Any]]:
@@ -257,6 +270,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--limit", type=int, default=None, help="use only the first N questions of each set")
     parser.add_argument("--quick", action="store_true", help=f"fast check: {QUICK}")
     parser.add_argument("--skip-dense", action="store_true", help="BM25 only")
+    parser.add_argument(
+        "--stemmers",
+        default=f"{DEFAULT_STEMMER},none",
+        help="BM25 recall per stemmer, comma-separated (english, none); latency uses the default",
+    )
     parser.add_argument("--latency-passages", type=int, default=100_000)
     parser.add_argument("--latency-queries", type=int, default=500, help="queries timed per mode")
     parser.add_argument("--batch-size", type=int, default=32, help="queries per call, batched mode")
@@ -317,17 +335,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     for kind in retrievers:
         for name, (questions, docs) in sets.items():
             log(f"{kind}: indexing {name} ({len(docs):,} passages)")
+            score = hotpot_recall if name == "hotpotqa" else nq_recall
+            gold = hotpot_gold if name == "hotpotqa" else nq_gold
             if kind == "bm25":
-                env, seconds = build_bm25(docs)
-                report["build"][name][kind] = {"build_s": round(seconds, 3), "passages": len(docs)}
-                report["config"]["bm25_stemmer"] = env.retriever.stemmer_name
-            else:
-                env, info = build_dense(docs, args.cache, f"{name}-{len(docs)}")
-                report["build"][name][kind] = info
+                for stemmer in parse_stemmers(args.stemmers):
+                    key = bm25_key(stemmer)
+                    env, seconds = build_bm25(docs, stemmer)
+                    report["build"][name][key] = {"build_s": round(seconds, 3), "passages": len(docs)}
+                    results = search_all(env, questions, 3, f"{key} {name} recall")
+                    report["recall"][name][key] = score(results, gold)
+                    log(f"{key} {name}: {report['recall'][name][key]}")
+                report["config"]["bm25_stemmer"] = DEFAULT_STEMMER
+                continue
+            env, info = build_dense(docs, args.cache, f"{name}-{len(docs)}")
+            report["build"][name][kind] = info
             envs[kind][name] = env
             results = search_all(env, questions, 3, f"{kind} {name} recall")
-            score = hotpot_recall if name == "hotpotqa" else nq_recall
-            report["recall"][name][kind] = score(results, hotpot_gold if name == "hotpotqa" else nq_gold)
+            report["recall"][name][kind] = score(results, gold)
             log(f"{kind} {name}: {report['recall'][name][kind]}")
 
     # latency queries: the real questions of both sets, interleaved, cycled if needed

@@ -92,8 +92,10 @@ def test_qa_eval_with_the_real_model(smollm2, tmp_path, one_thread):
     qa = plan(
         "--source", f"hotpotqa={HOTPOT_DEV}", "--source-limit", "40",
         "--objectives", "1,2", "--modes", "mem1,full_context", "--limit", "2", "--out", str(out), *QA_ARGS,
+        "--normalization", "mem1-eval",
     )  # fmt: skip
     summary = run_plan(qa, model, tokenizer, progress=False)
+    assert summary["settings"]["normalization"] == "mem1-eval" and not summary["settings"]["hotpot_yes_no"]
     records = load_records(out / "trajectories.jsonl")
     assert len(records) == 8 and len({run_key(r) for r in records}) == 8
     for record in records:  # the full trajectory and scores that agree with the scorer
@@ -102,7 +104,8 @@ def test_qa_eval_with_the_real_model(smollm2, tmp_path, one_thread):
             and len(record["turns"]) <= 2
             and record["stop_reason"] in ("answered", "max_turns")
         )
-        assert record["em_sum"] == score_task(record["answer_text"], record["golds"]).em_sum
+        answer = record["answer_text"] if record["stop_reason"] == "answered" else None
+        assert record["em_sum"] == score_task(answer, record["golds"], normalization="mem1-eval").em_sum
         assert len(record["golds"]) == record["objectives"] == len(record["questions"])
     assert [(c["objectives"], c["mode"], c["n_tasks"]) for c in summary["cells"]] == [
         (1, "mem1", 2), (1, "full_context", 2), (2, "mem1", 2), (2, "full_context", 2),
@@ -115,6 +118,7 @@ def test_qa_eval_with_the_real_model(smollm2, tmp_path, one_thread):
         assert 0 <= cell["invalid_rate"] <= 1 and cell["time_s"] > 0 and cell["dependency"] > 0
     assert json.loads((out / "summary.json").read_text()) == json.loads(json.dumps(summary))
     table = (out / "table.md").read_text()
+    assert "Scored with: normalization=mem1-eval, count_rule=True, hotpot_yes_no=False." in table
     assert "| Objectives | mem1 EM | mem1 F1 | mem1 Peak (×10²)" in table
     assert "\n| 1 | " in table and "\n| 2 | " in table and "full_context Time (s)" in table
     for name in ("peak_tokens.png", "time.png", "em.png"):
@@ -180,6 +184,40 @@ def test_webshop_eval_with_the_expert(tokenizer, tmp_path):
     assert len(load_records(out / "trajectories.jsonl")) == 40
     assert "| mem1 | " in (out / "table.md").read_text()
     assert_png(out / "webshop.png")
+    # the reward rule and the noun tagger that scored the run are recorded
+    assert summary["settings"]["webshop_reward"] == "webshop"
+    assert summary["settings"]["title_nouns"] in ("heuristic",) or summary["settings"][
+        "title_nouns"
+    ].startswith("spacy:")
+    assert "Scored with: webshop_reward=webshop, title_nouns=" in (out / "table.md").read_text()
+
+
+def test_webshop_eval_corrected_reward_and_title_nouns(tokenizer, tmp_path):
+    args = (*SHOP_ARGS, "--limit", "10", "--modes", "mem1", "--title-nouns", "heuristic")
+    corrected = plan(*args, "--webshop-reward", "corrected", "--out", str(tmp_path / "b"))
+    assert corrected.jobs[0].env.reward_variant == "corrected"
+    assert corrected.jobs[0].env.title_nouns == "heuristic"
+    summary = run_plan(corrected, tokenizer=tokenizer)
+    assert summary["settings"]["webshop_reward"] == "corrected"
+    assert summary["settings"]["title_nouns"] == "heuristic"
+    assert summary["cells"][0]["success_rate"] == 1.0
+    assert plan(*args, "--out", str(tmp_path / "a")).jobs[0].env.reward_variant == "webshop"  # default
+
+
+def test_scoring_rule_reaches_the_jobs(tmp_path):
+    qa = plan(
+        "--source", f"hotpotqa={HOTPOT_DEV}", "--source-limit", "40", "--objectives", "1", "--modes", "mem1",
+        "--normalization", "mem1-eval", "--hotpot-yes-no", "--out", str(tmp_path / "r"),
+    )  # fmt: skip
+    assert qa.jobs[0].scoring == {"normalization": "mem1-eval", "count_rule": True, "hotpot_yes_no": True}
+    assert qa.settings["normalization"] == "mem1-eval" and qa.settings["hotpot_yes_no"] is True
+    positional = plan(
+        "--source", f"hotpotqa={HOTPOT_DEV}", "--source-limit", "40", "--objectives", "1", "--modes", "mem1",
+        "--no-count-rule", "--out", str(tmp_path / "p"),
+    )  # fmt: skip
+    assert positional.jobs[0].scoring["count_rule"] is False and positional.settings["count_rule"] is False
+    with pytest.raises(SystemExit):
+        plan("--source", f"hotpotqa={HOTPOT_DEV}", "--normalization", "lower", "--out", str(tmp_path))
 
 
 def test_cli_subprocess_webshop_expert(tmp_path):

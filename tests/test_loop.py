@@ -165,3 +165,16 @@ def test_observations_are_cut_to_the_budget(tasks, tokenizer, hotpot_env, hotpot
 def test_bad_config_is_a_user_error(bad):
     with pytest.raises(Mem1InputError):
         LoopConfig(**bad)
+
+
+def test_a_search_that_finds_nothing_says_so(tokenizer, hotpot_env):
+    from mem1_hf.data.documents import NO_RESULTS
+
+    task = Task("none", ["Who is older, Annie Morton or Terry Richardson?"])
+    script = {"0:none": ["<think>m</think><search>zzqqxx</search>", "<think>m</think><answer>x</answer>"]}
+    trajectory = run_agent_loop(
+        ScriptedPolicy(tokenizer, script), hotpot_env, [task], LoopConfig(max_turns=4)
+    )[0]
+    assert trajectory.stop_reason == "answered" and len(trajectory.turns) == 2
+    observation = trajectory.turns[0].observation
+    assert observation == f"<information>\n[HINT]You have 3 turns left.[/HINT]\n{NO_RESULTS}</information>"

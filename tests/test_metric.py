@@ -84,3 +84,25 @@ def test_wrong_reference_shape_is_refused(metric):
 
 def test_load_metric_helper():
     assert load_metric().compute(predictions=["a spirit"], references=[[["A spirit"]]])["em_sum"] == 1.0
+
+
+def test_metric_passes_the_scoring_rule(metric, tasks):
+    predictions = [p for p, _ in tasks]
+    references = [r for _, r in tasks]
+    squad = metric.compute(predictions=predictions, references=references)
+    for rule in (
+        {"normalization": "mem1-eval"},
+        {"count_rule": False},
+        {"hotpot_yes_no": True},
+        {"normalization": "mem1-eval", "count_rule": False},
+    ):
+        result = metric.compute(predictions=predictions, references=references, **rule)
+        assert result == score_batch(predictions, references, **rule), rule
+    # "The <ANSWER>" keeps its article under MEM1's eval.py normalisation: fewer exact matches
+    mem1_eval = metric.compute(predictions=predictions, references=references, normalization="mem1-eval")
+    assert mem1_eval["em_sum"] < squad["em_sum"]
+    # by position, the too-few / too-many answers of the mix earn their right answers
+    positional = metric.compute(predictions=predictions, references=references, count_rule=False)
+    assert positional["em_sum"] > squad["em_sum"] and positional["count_mismatch"] == squad["count_mismatch"]
+    with pytest.raises(ValueError, match="normalization"):
+        metric.compute(predictions=["a"], references=[[["a"]]], normalization="lower")

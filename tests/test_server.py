@@ -93,7 +93,12 @@ def test_raw_json_is_the_search_r1_api(server_url, local_env, questions):
     assert [list(doc) for doc in bare["result"][0]] == [["id", "contents"]] * 3
     assert requests.post(url, json={"queries": []}, timeout=10).json() == {"result": []}
     assert requests.post(url, json={"queries": "one string"}, timeout=10).status_code == 422
-    assert requests.post(url, json={"queries": ["q"], "topk": 0}, timeout=10).status_code == 422
+    # Search-R1: a missing or 0 topk means the server's default; a negative one is refused
+    zero = requests.post(url, json={"queries": questions[:1], "topk": 0}, timeout=10)
+    assert zero.status_code == 200 and zero.json() == bare
+    assert requests.post(url, json={"queries": ["q"], "topk": -1}, timeout=10).status_code == 422
+    # a query matching no indexed word: an empty list of documents, as Search-R1's BM25 server
+    assert requests.post(url, json={"queries": ["zzqqxx"], "topk": 3}, timeout=10).json() == {"result": [[]]}
     health = requests.get(f"{server_url}/health", timeout=10).json()
     assert health == {"status": "ok", "documents": 2600, "retriever": "bm25", "topk": 3}
 
@@ -185,6 +190,14 @@ def test_serve_retriever_user_errors(index_dir, tmp_path, monkeypatch, capsys):
     assert "is not a mem1 index directory" in capsys.readouterr().err
     assert cli.main(["serve-retriever", "--index", str(index_dir), "--topk", "0"]) == 2
     assert "--topk must be >= 1" in capsys.readouterr().err
+
+
+def test_client_gets_no_documents_for_an_unmatched_query(server_url):
+    from mem1_hf.data.documents import NO_RESULTS
+
+    remote = RemoteRetrievalEnv(server_url)
+    assert remote.search(["zzqqxx", "zzqqxx Hamlet"])[0] == []
+    assert remote.search_text(["zzqqxx"]) == [NO_RESULTS]
 
 
 def test_backend_failure_is_a_5xx_not_a_user_error():

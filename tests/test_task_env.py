@@ -21,6 +21,7 @@ class Finished:
     task: Task
     answer_text: str
     reward: float | None = None
+    stop_reason: str = "answered"
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +67,16 @@ def test_qa_family_prompt_step_score_and_budget(env):
     assert score["em_sum"] == 1.0 and score["count_ok"] and score["golds"] == [["paris"]]
     with pytest.raises(Mem1InputError, match="no gold answers"):
         task_env.score(Finished(Task("t", ["q"]), "Paris"))
+    # scoring options reach score_task; an unanswered task is scored as no answer at all
+    the = Finished(Task("t", ["q"], [["The Beatles"]]), "Beatles")
+    assert task_env.score(the)["em_sum"] == 1.0
+    assert task_env.score(the, normalization="mem1-eval")["em_sum"] == 0.0
+    dashes = Task("t", ["q"], [["---"]])
+    assert task_env.score(Finished(dashes, ""), normalization="mem1-eval")["em_sum"] == 1.0  # eval.py's
+    assert (
+        task_env.score(Finished(dashes, "", stop_reason="max_turns"), normalization="mem1-eval")["em_sum"]
+        == 0
+    )
     assert [QATaskEnv.turn_budget(n) for n in (1, 4, 8)] == [6, 6, 12]
     assert WebShopTaskEnv.turn_budget(1) == 10 and WebShopTaskEnv.turn_budget(5, override=3) == 3
 

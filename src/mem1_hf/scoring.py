@@ -2,25 +2,40 @@
 
 A task has N objectives (questions); its gold answers are a list of N lists of acceptable
 answers. The agent's answer text is split on ``;`` (:func:`mem1_hf.parsing.split_answers`); if
-the count differs from N, every objective scores 0 (MEM1's rule). Each objective scores the
-best match over its gold answers. A task's score is reported both ways:
+the count differs from N, every objective scores 0 (MEM1's ``eval.py`` rule; ``count_rule=False``
+scores by position instead, as MEM1's training reward does). Each objective scores the best match
+over its gold answers. A task's score is reported both ways:
 
 * summed over objectives (MEM1's numbers: 16-objective EM ranges 0..16), and
 * the per-objective mean (0..1, comparable across objective counts).
 
-Normalisation is SQuAD's (lower case, strip punctuation, drop the articles a/an/the, fold
-white space) and, for ASCII text, gives exactly SQuAD's result. For non-ASCII text it also
-applies NFKC (so composed and decomposed accents, full-width letters and ligatures compare
-equal) and strips Unicode punctuation (curly quotes, dashes, ``«»``), which SQuAD leaves in.
+``normalization="squad"`` (default) is SQuAD v1.1's (lower case, strip punctuation, drop the
+articles a/an/the, fold white space) and, for ASCII text, gives exactly SQuAD's result; for
+non-ASCII text it also applies NFKC and strips Unicode punctuation (curly quotes, dashes,
+``«»``), which SQuAD leaves in. Two deliberate differences from SQuAD's script: a gold that
+normalises to ``""`` (NQ-open has ``A+``, ``---``, ``)``) is compared on its stripped,
+lower-cased raw text, so an empty answer does not match it; and F1 of an empty answer against
+such a gold follows the same comparison.
+
+``normalization="mem1-eval"`` reproduces MEM1's ``inference/eval.py`` (its published numbers):
+lower case, every ASCII punctuation character becomes a space, white space folds, articles are
+kept; EM is membership in the normalised golds; F1 is over token *sets*, skipping golds with no
+tokens; the answer text is split on ``;`` as is. ``hotpot_yes_no=True`` adds HotpotQA's F1 rule
+(``hotpot_evaluate_v1.py``): when either side normalises to yes / no / noanswer and they
+differ, F1 is 0.
 
 Example:
     >>> normalize_answer("  The  Eiffel-Tower! ")
     'eiffeltower'
+    >>> normalize_answer("  The  Eiffel-Tower! ", "mem1-eval")
+    'the eiffel tower'
     >>> score = score_task("Paris; 1889", [["Paris"], ["1889", "in 1889"]])
     >>> score.em_sum, score.em_mean
     (2.0, 1.0)
     >>> score_task("Paris", [["Paris"], ["1889"]]).em_sum  # one answer for two questions
     0.0
+    >>> score_task("Paris", [["Paris"], ["1889"]], count_rule=False).em_sum  # by position
+    1.0
 """
 
 from __future__ import annotations
@@ -30,12 +45,19 @@ import string
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from mem1_hf.parsing import split_answers
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _ASCII_PUNCTUATION = frozenset(string.punctuation)
+_PUNCT_TO_SPACE = str.maketrans({ch: " " for ch in string.punctuation})
+
+#: ``squad``: SQuAD v1.1 normalisation (default); ``mem1-eval``: MEM1's ``eval.py``
+NORMALIZATIONS = ("squad", "mem1-eval")
+#: answers HotpotQA's F1 never gives partial credit to (``hotpot_yes_no=True``)
+HOTPOT_SPECIAL = ("yes", "no", "noanswer")
 
 #: gold answers of one task: per objective, the acceptable answers (a bare string means one)
 Golds = Sequence[Sequence[str] | str]
@@ -46,15 +68,25 @@ def _is_punctuation(char: str) -> bool:
     return char in _ASCII_PUNCTUATION or unicodedata.category(char).startswith("P")
 
 
-def normalize_answer(text: str) -> str:
-    """SQuAD normalisation: lower case, no punctuation, no articles, single spaces.
+def _check_normalization(normalization: str) -> None:
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
+
+
+def normalize_answer(text: str, normalization: str = "squad") -> str:
+    """SQuAD normalisation (lower case, no punctuation, no articles, single spaces), or MEM1's.
 
     Example:
         >>> normalize_answer("The U.S.A.")
         'usa'
         >>> normalize_answer("“Röntgen”")  # curly quotes are punctuation too
         'röntgen'
+        >>> normalize_answer("The U.S.A.", "mem1-eval")  # eval.py: punctuation -> space, articles kept
+        'the u s a'
     """
+    _check_normalization(normalization)
+    if normalization == "mem1-eval":
+        return " ".join(text.lower().translate(_PUNCT_TO_SPACE).split())
     if not text.isascii():
         text = unicodedata.normalize("NFKC", text)
     text = text.lower()
@@ -63,25 +95,40 @@ def normalize_answer(text: str) -> str:
     return " ".join(text.split())
 
 
+def _raw(text: str) -> str:
+    # how a gold with nothing left after normalisation ("A+", "---") is compared
+    return text.strip().lower()
+
+
 def _as_list(golds: Sequence[str] | str) -> list[str]:
     return [golds] if isinstance(golds, str) else list(golds)
 
 
-def exact_match(prediction: str, golds: Sequence[str] | str) -> float:
+def exact_match(prediction: str, golds: Sequence[str] | str, normalization: str = "squad") -> float:
     """1.0 if the normalised prediction equals any normalised gold answer, else 0.0.
+
+    A gold that normalises to ``""`` (``"A+"``: the article "a" and "+") matches only the same
+    stripped, lower-cased text (``squad``); ``mem1-eval`` keeps ``eval.py``'s plain comparison.
 
     Example:
         >>> exact_match("the Beatles", ["Beatles", "The Fab Four"])
         1.0
+        >>> exact_match("", ["A+"]), exact_match("a+", ["A+"])
+        (0.0, 1.0)
     """
-    pred = normalize_answer(prediction)
-    return float(any(pred == normalize_answer(gold) for gold in _as_list(golds)))
+    pred = normalize_answer(prediction, normalization)
+    for gold in _as_list(golds):
+        norm = normalize_answer(gold, normalization)
+        if normalization == "squad" and not norm:
+            if _raw(prediction) == _raw(gold):
+                return 1.0
+        elif pred == norm:
+            return 1.0
+    return 0.0
 
 
 def _token_f1(pred_tokens: list[str], gold_tokens: list[str]) -> float:
-    if not pred_tokens or not gold_tokens:
-        # SQuAD v2's rule: an answer that normalises to nothing matches only nothing
-        return float(pred_tokens == gold_tokens)
+    """SQuAD's bag-of-tokens F1 (repeated tokens count)."""
     common = sum((Counter(pred_tokens) & Counter(gold_tokens)).values())
     if common == 0:
         return 0.0
@@ -90,15 +137,42 @@ def _token_f1(pred_tokens: list[str], gold_tokens: list[str]) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def f1_score(prediction: str, golds: Sequence[str] | str) -> float:
-    """SQuAD token F1 (bag of normalised tokens), the maximum over the gold answers.
+def _set_f1(pred_tokens: list[str], gold_tokens: list[str]) -> float:
+    """MEM1 ``eval.py``'s F1 over token sets."""
+    pred, gold = set(pred_tokens), set(gold_tokens)
+    common = len(pred & gold)
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(gold)
+    return 2 * precision * recall / (precision + recall)
+
+
+def _gold_f1(prediction: str, pred: str, gold: str, normalization: str, hotpot_yes_no: bool) -> float | None:
+    """F1 against one gold (None: ``eval.py`` skips a gold with no tokens)."""
+    norm = normalize_answer(gold, normalization)
+    if hotpot_yes_no and (pred in HOTPOT_SPECIAL or norm in HOTPOT_SPECIAL) and pred != norm:
+        return 0.0
+    if normalization == "mem1-eval":
+        return _set_f1(pred.split(), norm.split()) if norm else None
+    if not norm:
+        return float(_raw(prediction) == _raw(gold))
+    return _token_f1(pred.split(), norm.split())
+
+
+def f1_score(
+    prediction: str, golds: Sequence[str] | str, normalization: str = "squad", hotpot_yes_no: bool = False
+) -> float:
+    """Token F1 (SQuAD's bag of tokens, or ``eval.py``'s sets), the maximum over the gold answers.
 
     Example:
         >>> round(f1_score("Wilhelm Röntgen", ["Wilhelm Conrad Röntgen"]), 3)
         0.8
+        >>> f1_score("yes it is", ["yes"]), f1_score("yes it is", ["yes"], hotpot_yes_no=True)
+        (0.5, 0.0)
     """
-    pred = normalize_answer(prediction).split()
-    return max((_token_f1(pred, normalize_answer(g).split()) for g in _as_list(golds)), default=0.0)
+    pred = normalize_answer(prediction, normalization)
+    scores = [_gold_f1(prediction, pred, g, normalization, hotpot_yes_no) for g in _as_list(golds)]
+    return max((s for s in scores if s is not None), default=0.0)
 
 
 @dataclass(frozen=True)
@@ -140,34 +214,101 @@ class TaskScore:
         return self.f1_sum / self.n_objectives
 
 
-def score_task(prediction: str | None, golds: Golds) -> TaskScore:
+def _split(prediction: str | None, n: int, normalization: str) -> tuple[list[str], bool]:
+    """The answers of a prediction and whether their count is ``n``."""
+    if prediction is None:
+        return [], False
+    if normalization == "mem1-eval":  # eval.py: answer_content.split(";"); "" is one empty answer
+        parts = prediction.strip().split(";")
+        return parts, len(parts) == n
+    return split_answers(prediction, n)  # padded with "" (scores 0) or cut to n
+
+
+def score_task(
+    prediction: str | None,
+    golds: Golds,
+    *,
+    normalization: str = "squad",
+    count_rule: bool = True,
+    hotpot_yes_no: bool = False,
+) -> TaskScore:
     """Score one answer text (``"a1; a2; …"``) against one gold list per objective.
 
     ``prediction`` is the text inside ``<answer>`` (``None`` when the agent never answered).
+    ``count_rule``: a wrong number of answers scores 0 everywhere (``eval.py``); without it,
+    answer i is scored against objective i and missing answers score 0 (MEM1's training reward,
+    ``qa_multiple.compute_score_em``). ``normalization`` / ``hotpot_yes_no``: see the module.
 
     Example:
         >>> s = score_task("Paris; 1890", [["Paris"], ["1889"]])
         >>> s.em, s.f1, s.count_ok
         ((1.0, 0.0), (1.0, 0.0), True)
+        >>> score_task("Paris;", [["Paris"], ["A+", "AB+"]]).em_sum  # an empty answer is not "A+"
+        1.0
     """
+    _check_normalization(normalization)
     gold_lists = [_as_list(g) for g in golds]
     if not gold_lists:
         raise ValueError("a task needs at least one objective (golds is empty)")
     n = len(gold_lists)
-    parts, count_ok = split_answers(prediction or "", n)
-    if not count_ok:
+    parts, count_ok = _split(prediction, n, normalization)
+    if count_rule and not count_ok:
         return TaskScore(em=(0.0,) * n, f1=(0.0,) * n, count_ok=False)
-    em = tuple(exact_match(p, g) for p, g in zip(parts, gold_lists))
-    f1 = tuple(f1_score(p, g) for p, g in zip(parts, gold_lists))
-    return TaskScore(em=em, f1=f1, count_ok=True)
+    em, f1 = [0.0] * n, [0.0] * n
+    for i, (part, gold) in enumerate(zip(parts, gold_lists)):
+        em[i] = exact_match(part, gold, normalization)
+        f1[i] = f1_score(part, gold, normalization, hotpot_yes_no)
+    return TaskScore(em=tuple(em), f1=tuple(f1), count_ok=count_ok)
+
+
+@dataclass
+class ScoringConfig:
+    """How QA answers are scored: :func:`score_task`'s options (``mem1 eval``'s flags).
+
+    Example:
+        >>> ScoringConfig(normalization="mem1-eval").to_dict()
+        {'normalization': 'mem1-eval', 'count_rule': True, 'hotpot_yes_no': False}
+    """
+
+    normalization: str = field(
+        default="squad",
+        metadata={
+            "help": "EM/F1 normalisation: squad (SQuAD v1.1's) or mem1-eval (MEM1's eval.py: articles "
+            "kept, punctuation -> spaces, F1 over token sets)",
+            "choices": NORMALIZATIONS,
+        },
+    )
+    count_rule: bool = field(
+        default=True,
+        metadata={
+            "help": "a wrong number of answers scores 0 (eval.py); off: answers scored by position, "
+            "as MEM1's training reward qa_multiple.py"
+        },
+    )
+    hotpot_yes_no: bool = field(
+        default=False,
+        metadata={"help": "HotpotQA's F1 rule: yes / no / noanswer against anything else scores 0"},
+    )
+
+    def __post_init__(self) -> None:
+        _check_normalization(self.normalization)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options as :func:`score_task` keyword arguments."""
+        return asdict(self)
 
 
 METRICS = ("em", "f1")
 REDUCTIONS = ("sum", "mean")
 
 
-def task_reward(prediction: str | None, golds: Golds, metric: str = "em", reduction: str = "sum") -> float:
+def task_reward(
+    prediction: str | None, golds: Golds, metric: str = "em", reduction: str = "sum", **rule: Any
+) -> float:
     """The rule-based RL reward of one task: EM or F1, summed (MEM1) or averaged over objectives.
+
+    ``rule``: :func:`score_task`'s ``normalization``, ``count_rule`` and ``hotpot_yes_no``
+    (``count_rule=False`` with the default normalisation is MEM1's ``qa_multiple`` reward).
 
     Example:
         >>> task_reward("Paris; 1889", [["Paris"], ["1889"]])
@@ -179,7 +320,7 @@ def task_reward(prediction: str | None, golds: Golds, metric: str = "em", reduct
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
-    score = score_task(prediction, golds)
+    score = score_task(prediction, golds, **rule)
     return getattr(score, f"{metric}_{reduction}")
 
 
@@ -203,8 +344,12 @@ def aggregate(scores: Sequence[TaskScore]) -> dict[str, float]:
     }
 
 
-def score_batch(predictions: Sequence[str | None], references: Sequence[Golds]) -> dict[str, float]:
+def score_batch(
+    predictions: Sequence[str | None], references: Sequence[Golds], **rule: Any
+) -> dict[str, float]:
     """Score many tasks and :func:`aggregate` them (what the ``evaluate`` metric returns).
+
+    ``rule``: :func:`score_task`'s keyword arguments.
 
     Example:
         >>> score_batch(["Paris; 1889"], [[["Paris"], ["1889"]]])["em_sum"]
@@ -212,4 +357,4 @@ def score_batch(predictions: Sequence[str | None], references: Sequence[Golds]) 
     """
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
-    return aggregate([score_task(p, r) for p, r in zip(predictions, references)])
+    return aggregate([score_task(p, r, **rule) for p, r in zip(predictions, references)])

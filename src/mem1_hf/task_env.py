@@ -76,6 +76,7 @@ class Finished(Protocol):
     task: Task
     answer_text: str
     reward: float | None
+    stop_reason: str
 
 
 @dataclass
@@ -118,6 +119,7 @@ class ReportSpec:
             row per mode.
         sections: ``(heading, note, columns)`` tables, each column a ``(name, format(cell))``.
         footer: a line under the tables.
+        noted_settings: run settings printed under the tables (how the run was scored).
         plots: ``(name, key, label)`` metrics to plot: by objectives, one ``<name>.png`` per
             metric with a line per mode; otherwise one ``<family>.png`` with bars per mode.
     """
@@ -127,6 +129,7 @@ class ReportSpec:
     sections: tuple[tuple[str | None, str | None, tuple[tuple[str, Callable[[dict], str]], ...]], ...]
     footer: str | None = None
     plots: tuple[tuple[str, str, str], ...] = ()
+    noted_settings: tuple[str, ...] = ()
 
 
 _FAMILIES: dict[str, type[TaskEnvironment]] = {}
@@ -176,8 +179,14 @@ class TaskEnvironment(ABC):
 
     # -- judging a finished task --------------------------------------------------------
     @abstractmethod
-    def score(self, trajectory: Finished) -> dict[str, Any]:
-        """The scores of a finished trajectory (the evaluation record's score fields)."""
+    def score(self, trajectory: Finished, **options: Any) -> dict[str, Any]:
+        """The scores of a finished trajectory (the evaluation record's score fields);
+        ``options`` are the family's scoring options (:meth:`score_options`)."""
+
+    @classmethod
+    def score_options(cls, settings: Any) -> dict[str, Any]:
+        """The :meth:`score` options ``mem1 eval``'s settings ask for (none by default)."""
+        return {}
 
     @classmethod
     @abstractmethod

@@ -42,6 +42,21 @@ class Document:
         return {"id": self.id, "contents": self.contents, "score": self.score}
 
 
+#: the observation of a search that found nothing (BM25 returns only matching passages)
+NO_RESULTS = "No documents matched this query; try other words.\n"
+
+
 def render_docs(docs: Sequence[Document]) -> str:
-    """Render documents as MEM1 does: one ``Doc k(Title: t) text`` line per document."""
+    r"""Render documents as MEM1 does: one ``Doc k(Title: t) text`` line per document.
+
+    An empty result says so, rather than showing the model an empty observation.
+
+    Example:
+        >>> render_docs([Document(id="1", contents='"Paris"\nCapital of France.')])
+        'Doc 1(Title: "Paris") Capital of France.\n'
+        >>> render_docs([])
+        'No documents matched this query; try other words.\n'
+    """
+    if not docs:
+        return NO_RESULTS
     return "".join(f"Doc {k}(Title: {d.title}) {d.text}\n" for k, d in enumerate(docs, start=1))

@@ -27,7 +27,7 @@ from typing import Any
 from mem1_hf.data.corpus import build_corpus, read_corpus, write_corpus
 from mem1_hf.data.documents import Document
 from mem1_hf.envs.base import DEFAULT_TOPK, SearchEnvironment
-from mem1_hf.envs.retrieval.bm25 import BM25Retriever
+from mem1_hf.envs.retrieval.bm25 import DEFAULT_STEMMER, BM25Retriever, resolve_stemmer
 from mem1_hf.envs.retrieval.dense import DenseRetriever, default_embedder_path
 from mem1_hf.errors import Mem1InputError
 
@@ -198,7 +198,14 @@ class LocalRetrievalEnv(SearchEnvironment):
             and manifest["corpus_sha256"] == corpus_fingerprint(docs)
             and manifest.get("index_type") == kwargs.get("index_type", "flat" if kind == "dense" else None)
         )
-        return cls.load(directory, embedder=embedder) if same else None
+        if not same:
+            return None
+        env = cls.load(directory, embedder=embedder)
+        if kind == "bm25":  # an index stemmed otherwise (e.g. saved before stemming was the default)
+            wanted = resolve_stemmer(kwargs.get("stemmer", DEFAULT_STEMMER))[0]
+            if env.retriever.stemmer_name != wanted:
+                return None
+        return env
 
     def search(self, queries: Sequence[str], topk: int | None = None) -> list[list[Document]]:
         """Return each query's ``topk`` (default ``self.topk``) documents, best first, with scores.

@@ -34,10 +34,10 @@ from mem1_hf.errors import Mem1EnvironmentError, Mem1InputError
 
 
 class RetrieveRequest(BaseModel):
-    """Search-R1's request body (``topk`` omitted: the server's default)."""
+    """Search-R1's request body (``topk`` omitted or 0: the server's default, as Search-R1)."""
 
     queries: list[str]
-    topk: int | None = Field(default=None, ge=1)
+    topk: int | None = Field(default=None, ge=0)
     return_scores: bool = False
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 from mem1_hf.data.compose import DEFAULT_TEST_FRACTION
 from mem1_hf.envs.local_retrieval import RetrievalConfig
+from mem1_hf.envs.webshop.reward import RewardConfig
 from mem1_hf.errors import Mem1InputError
 from mem1_hf.evaluation.report import build_summary, render_table, write_report
 from mem1_hf.evaluation.runner import TRAJECTORIES, EvalJob, PolicyFactory, check_settings, run_jobs
@@ -37,6 +38,7 @@ from mem1_hf.keep_rule import MODES
 from mem1_hf.loop import LoopConfig
 from mem1_hf.model_loading import ModelConfig
 from mem1_hf.policy import PolicyConfig
+from mem1_hf.scoring import ScoringConfig
 from mem1_hf.settings import from_args, same_as
 from mem1_hf.task_env import get_family
 
@@ -104,7 +106,7 @@ class EvalConfig:
 
 
 #: the dataclasses whose fields are ``mem1 eval``'s flags
-EVAL_CONFIGS = (EvalConfig, PolicyConfig, ModelConfig, RetrievalConfig)
+EVAL_CONFIGS = (EvalConfig, PolicyConfig, ModelConfig, RetrievalConfig, ScoringConfig, RewardConfig)
 
 
 @dataclass
@@ -165,7 +167,11 @@ def build_plan(args: argparse.Namespace) -> EvalPlan:
     modes = parse_modes(config.modes or ",".join(family.modes))
     profile = config.prompt_profile or family.profiles[0]
     config.objective_counts  # noqa: B018 (a typo fails before loading anything)
-    env, tasks, extra = family.load_eval(_FamilySettings(config, retrieval))
+    settings_view = _FamilySettings(
+        config, retrieval, from_args(ScoringConfig, args), from_args(RewardConfig, args)
+    )
+    env, tasks, extra = family.load_eval(settings_view)
+    scoring = family.score_options(settings_view)
     jobs = []
     for n, chosen in tasks.items():
         for mode in modes:
@@ -178,7 +184,7 @@ def build_plan(args: argparse.Namespace) -> EvalPlan:
                 truncate_tokens=config.truncate_tokens,
                 topk=config.topk,
             )
-            jobs.append(EvalJob(n, mode, chosen, loop, env))
+            jobs.append(EvalJob(n, mode, chosen, loop, env, scoring))
     uses_model = config.policy == "model"
     settings = {
         "env": config.env,
@@ -192,7 +198,8 @@ def build_plan(args: argparse.Namespace) -> EvalPlan:
         "split": config.split,
         "seed": config.seed,
         "prompt_profile": profile,
-        **{k: (v or None) for k, v in extra.items()},
+        # an empty list of --data / --source is recorded as None; False and 0 stay themselves
+        **{k: (v if v or isinstance(v, (bool, int, float)) else None) for k, v in extra.items()},
     }
     if uses_model and generation.temperature > 0:
         settings["temperature"] = generation.temperature
@@ -200,10 +207,10 @@ def build_plan(args: argparse.Namespace) -> EvalPlan:
 
 
 class _FamilySettings:
-    """The eval and retrieval settings as one object for a family's ``load_eval``."""
+    """The eval, retrieval and scoring settings as one object for a family's ``load_eval``."""
 
-    def __init__(self, config: EvalConfig, retrieval: RetrievalConfig):
-        self._parts = (config, retrieval)
+    def __init__(self, *parts: Any):
+        self._parts = parts
 
     def __getattr__(self, name: str) -> Any:
         for part in self._parts:

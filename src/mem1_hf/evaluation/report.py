@@ -118,6 +118,10 @@ def render_table(summary: dict[str, Any]) -> str:
         lines += table(summary, columns)
     if spec.footer:
         lines += ["", spec.footer]
+    settings = summary.get("settings", {})
+    noted = [f"{key}={settings[key]}" for key in spec.noted_settings if key in settings]
+    if noted:  # how the run was scored (e.g. the EM/F1 normalisation, WebShop's reward rule)
+        lines += ["", "Scored with: " + ", ".join(noted) + "."]
     return "\n".join(lines) + "\n"
 
 

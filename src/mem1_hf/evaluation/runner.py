@@ -18,7 +18,7 @@ import json
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,8 @@ class EvalJob:
         tasks: the tasks, in order (QA tasks carry their gold answers).
         config: the loop config (its ``mode`` must equal ``mode``).
         env: the environment the tasks run in.
+        scoring: the family's scoring options (:meth:`TaskEnvironment.score_options`, e.g. QA's
+            ``normalization``); empty: the defaults.
     """
 
     objectives: int
@@ -57,6 +59,7 @@ class EvalJob:
     tasks: list[Task]
     config: LoopConfig
     env: Any
+    scoring: dict[str, Any] = field(default_factory=dict)
 
     def keys(self) -> list[RunKey]:
         return [(self.objectives, self.mode, t.id) for t in self.tasks]
@@ -123,7 +126,7 @@ def trajectory_record(trajectory: Trajectory, job: EvalJob, task_env: TaskEnviro
         invalid_actions=sum(t["action"] == "invalid" for t in turns),
         info=trajectory.info,
     )
-    record.update(task_env.score(trajectory))
+    record.update(task_env.score(trajectory, **job.scoring))
     return record
 
 

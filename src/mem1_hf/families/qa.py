@@ -21,7 +21,8 @@ from typing import Any
 from mem1_hf.envs.base import SearchEnvironment
 from mem1_hf.errors import Mem1InputError
 from mem1_hf.prompts import QA_PROFILES
-from mem1_hf.scoring import score_task
+from mem1_hf.scoring import ScoringConfig, score_task
+from mem1_hf.settings import from_args
 from mem1_hf.task_env import (
     Finished,
     Outcome,
@@ -90,6 +91,7 @@ REPORT = ReportSpec(
         ("time", "time_s", "time per task (s)"),
         ("em", "em_sum", "EM (summed over objectives)"),
     ),
+    noted_settings=("normalization", "count_rule", "hotpot_yes_no"),
 )
 
 
@@ -121,11 +123,14 @@ class QATaskEnv(TaskEnvironment):
                 outcomes[i] = Outcome(False, observation=text, info={"query": items[i].parsed.content})
         return outcomes  # type: ignore[return-value]
 
-    def score(self, trajectory: Finished) -> dict[str, Any]:
+    def score(self, trajectory: Finished, **options: Any) -> dict[str, Any]:
+        """EM/F1 of the answer; ``options``: :class:`~mem1_hf.scoring.ScoringConfig`'s fields."""
         golds = trajectory.task.golds
         if golds is None:
             raise Mem1InputError(f"task {trajectory.task.id!r} has no gold answers to score against")
-        score = score_task(trajectory.answer_text, golds)
+        # None when the agent never answered: MEM1's eval.py scores a missing <answer> 0, an empty one as ""
+        answered = trajectory.stop_reason == "answered"
+        score = score_task(trajectory.answer_text if answered else None, golds, **options)
         return {
             "golds": golds,
             "em_sum": score.em_sum,
@@ -134,6 +139,10 @@ class QATaskEnv(TaskEnvironment):
             "f1": score.f1_mean,
             "count_ok": score.count_ok,
         }
+
+    @classmethod
+    def score_options(cls, settings: Any) -> dict[str, Any]:
+        return from_args(ScoringConfig, settings).to_dict()
 
     @classmethod
     def turn_budget(cls, objectives: int, override: int | None = None) -> int:
@@ -166,7 +175,8 @@ class QATaskEnv(TaskEnvironment):
             n: [Task.from_row(r) for r in (rows[n][: settings.limit] if settings.limit else rows[n])]
             for n in objectives
         }
-        return env, tasks, {"data": settings.data, "source": settings.source}
+        extra = {"data": settings.data, "source": settings.source, **cls.score_options(settings)}
+        return env, tasks, extra
 
 
 def _mean(values: Sequence[float]) -> float:

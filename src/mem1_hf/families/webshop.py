@@ -63,6 +63,7 @@ REPORT = ReportSpec(
         ("peak_tokens", "peak_tokens", "peak tokens"),
         ("time", "time_s", "time per episode (s)"),
     ),
+    noted_settings=("webshop_reward", "title_nouns"),
 )
 
 
@@ -116,7 +117,7 @@ class WebShopTaskEnv(TaskEnvironment):
     def finish(self, key: str) -> None:
         self._sessions.pop(key, None)
 
-    def score(self, trajectory: Finished) -> dict[str, Any]:
+    def score(self, trajectory: Finished, **options: Any) -> dict[str, Any]:
         reward = trajectory.reward or 0.0
         return {"reward": reward, "success": reward >= 1.0}
 
@@ -147,7 +148,7 @@ class WebShopTaskEnv(TaskEnvironment):
         shop = env_from_args(settings)
         goals = shop.goals(settings.split)
         goals = goals[: settings.limit] if settings.limit else goals
-        extra = {"products": settings.products, "attributes": settings.attributes}
+        extra = {"products": settings.products, "attributes": settings.attributes, **shop.reward_settings()}
         return shop, {1: [Task.from_row(g) for g in goals]}, extra
 
     def expert_policy(self, tokenizer: Any, max_turns: int) -> Any:

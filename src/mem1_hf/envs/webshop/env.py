@@ -43,7 +43,14 @@ from mem1_hf.envs.webshop.pages import (
     render_search_page,
     render_sub_page,
 )
-from mem1_hf.envs.webshop.reward import Reward, get_reward
+from mem1_hf.envs.webshop.reward import (
+    NOUN_BACKENDS,
+    REWARD_VARIANTS,
+    Reward,
+    get_reward,
+    title_nouns_backend,
+)
+from mem1_hf.errors import Mem1InputError
 
 _ACTION = re.compile(r"^\s*(search|click)\s*\[(.*)\]\s*$", re.IGNORECASE | re.DOTALL)
 
@@ -222,7 +229,14 @@ class WebShopSession:
     def _buy(self) -> None:
         asin = self.state.asin or ""
         product = self.env.catalog.product(asin)
-        self.reward = get_reward(product, self.goal, self.env.catalog.price(asin), self.state.options)
+        self.reward = get_reward(
+            product,
+            self.goal,
+            self.env.catalog.price(asin),
+            self.state.options,
+            variant=self.env.reward_variant,
+            nouns=self.env.title_nouns,
+        )
         self.done = True
         self.state.kind = "done"
 
@@ -245,9 +259,25 @@ class WebShopEnv:
     """WebShop in text mode over a product catalog, with its goals and BM25 search.
 
     Build with :meth:`from_files`; ``reset(goal_id)`` returns an independent session.
+    ``reward_variant`` and ``title_nouns`` choose how a purchase is scored (see
+    :mod:`mem1_hf.envs.webshop.reward`; the defaults reproduce WebShop's published reward).
     """
 
-    def __init__(self, catalog: Catalog, goals: GoalSet, engine: SearchEngine) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        goals: GoalSet,
+        engine: SearchEngine,
+        *,
+        reward_variant: str = "webshop",
+        title_nouns: str = "auto",
+    ) -> None:
+        if reward_variant not in REWARD_VARIANTS:
+            raise Mem1InputError(f"reward variant must be one of {REWARD_VARIANTS}, got {reward_variant!r}")
+        if title_nouns not in NOUN_BACKENDS:
+            raise Mem1InputError(f"title nouns must be one of {NOUN_BACKENDS}, got {title_nouns!r}")
+        self.reward_variant = reward_variant
+        self.title_nouns = title_nouns
         self.catalog = catalog
         self.goal_set = goals
         self.engine = engine
@@ -266,6 +296,8 @@ class WebShopEnv:
         test_fraction: float = 0.2,
         num_products: int | None = None,
         stemmer: str | None = "light",
+        reward_variant: str = "webshop",
+        title_nouns: str = "auto",
     ) -> WebShopEnv:
         """Load a WebShop catalog and build its goals and search engine.
 
@@ -278,6 +310,9 @@ class WebShopEnv:
             test_fraction: share of the goal products held out as the test split.
             num_products: use only the first N products.
             stemmer: search stemming, ``"light"``, ``"snowball"`` (PyStemmer) or None.
+            reward_variant: ``"webshop"`` (WebShop's published reward) or ``"corrected"``.
+            title_nouns: type-match nouns from ``"auto"`` (spaCy if installed), ``"spacy"`` or
+                ``"heuristic"``.
 
         Example:
             >>> env = WebShopEnv.from_files("items_shuffle_1000.json", "items_ins_v2_1000.json")  # doctest: +SKIP
@@ -287,7 +322,17 @@ class WebShopEnv:
         )
         query_map = read_json(goal_query_map) if goal_query_map is not None else None
         goals = build_goals(catalog, seed=seed, test_fraction=test_fraction, query_map=query_map)
-        return cls(catalog, goals, SearchEngine(catalog.products, stemmer=stemmer))
+        engine = SearchEngine(catalog.products, stemmer=stemmer)
+        return cls(catalog, goals, engine, reward_variant=reward_variant, title_nouns=title_nouns)
+
+    def reward_settings(self) -> dict[str, str]:
+        """How purchases are scored, for a run's settings: the variant and the noun tagger.
+
+        Example:
+            >>> env.reward_settings()  # doctest: +SKIP
+            {'webshop_reward': 'webshop', 'title_nouns': 'heuristic'}
+        """
+        return {"webshop_reward": self.reward_variant, "title_nouns": title_nouns_backend(self.title_nouns)}
 
     def goals(self, split: str = "test") -> list[Goal]:
         """Goals of a split: ``train``, ``test``, ``human`` or ``all``."""

@@ -36,6 +36,22 @@ def _add_data_args(parser: argparse.ArgumentParser) -> None:
         "--goal-query-map", default=None, help=f"optional goal_query_map.json (default: ${QUERY_MAP_VAR})"
     )
     parser.add_argument("--seed", type=int, default=0, help="prices, price limits and the train/test split")
+    add_reward_args(parser)
+
+
+def add_reward_args(parser: Any) -> None:
+    """``--webshop-reward`` and ``--title-nouns`` from :class:`RewardConfig` (play, expert)."""
+    import dataclasses
+
+    from mem1_hf.envs.webshop.reward import RewardConfig
+
+    for f in dataclasses.fields(RewardConfig):
+        parser.add_argument(
+            "--" + f.name.replace("_", "-"),
+            default=f.default,
+            choices=f.metadata["choices"],
+            help=f.metadata["help"],
+        )
 
 
 def register_cli(subparsers: Any) -> None:
@@ -65,7 +81,14 @@ def env_from_args(args: argparse.Namespace) -> Any:
     if not attributes:
         raise Mem1InputError(f"no WebShop attribute file: pass --attributes or set {ATTRIBUTES_VAR}")
     query_map = args.goal_query_map or os.environ.get(QUERY_MAP_VAR) or None
-    return WebShopEnv.from_files(products, attributes, goal_query_map=query_map, seed=args.seed)
+    return WebShopEnv.from_files(
+        products,
+        attributes,
+        goal_query_map=query_map,
+        seed=args.seed,
+        reward_variant=getattr(args, "webshop_reward", "webshop"),
+        title_nouns=getattr(args, "title_nouns", "auto"),
+    )
 
 
 def play(session: Any, stdin: TextIO, stdout: TextIO) -> float:

@@ -1,45 +1,65 @@
-"""WebShop's reward for a purchase (``web_agent_site/engine/goal.py``, ``get_reward``).
+"""WebShop's reward for a purchase, as princeton-nlp/WebShop's ``engine/goal.py`` computes it.
 
-    reward = r_type * (matched attributes + matched options + [price <= limit])
+    reward = r_type * (matched goal attributes + matched goal options + [price <= limit])
                     / (goal attributes + goal options + 1)
 
-* attributes: a goal attribute matches when a product attribute has fuzzy token-set similarity
-  > 85 with it, or it occurs in the product's title, features or description;
-* options: each chosen option matches when it equals a goal option (``size``) or is fuzzily
-  similar (> 85, colours first folded to a base colour), or occurs in the product's text;
+* attributes: a goal attribute matches when some product attribute has thefuzz
+  ``token_set_ratio`` > 85 with it, or it occurs in the product's title, features or description;
+* options: WebShop loops over the *goal* options and counts each one that some clicked option
+  matches (``token_set_ratio`` > 85 after colour folding), so the total never exceeds 1. There
+  is no exact-size rule (``x-large`` matches a goal ``large``) and no product-text fallback;
 * price: the price paid is at most the goal's limit;
 * r_type: 1 when the product's type matches (same search query, two shared category levels or
   title-noun overlap > 0.2), 0.5 when not, 0.1 / 0 when the title nouns barely / never overlap.
 
 Success is a reward of exactly 1.
 
-Differences from WebShop, both because their packages are not dependencies here:
-``token_set_ratio`` is reimplemented (thefuzz's definition: InDel similarity of the sorted
-token intersection and remainders, rounded to an integer), and the title "nouns" of the type
-match are the title's alphabetic words less function words, where WebShop tags nouns with spaCy
-``en_core_web_lg``. Like WebShop, a human goal whose buyer picks more options than it names can
-score above 1 (each chosen option found in the product text counts).
+Synthetic goals: WebShop passes ``goal_options.items()``, so each goal option is a ``(name,
+value)`` pair. Colour folding (``normalize_color``: the first base colour that is a substring)
+then applies to the clicked values only — on a pair, ``"gray" in ("color", "antique graywash")``
+tests membership — and thefuzz compares the clicked value with ``str(pair)``. So buying exactly
+the goal can score below 1 ("antique graywash" folds to "ash", which does not match the pair).
+``variant="corrected"`` compares goal *values*, folded like the clicked ones, and is otherwise
+identical; ``"webshop"`` (the default) reproduces the published numbers.
+
+Title nouns for r_type: WebShop tags them with spaCy (``en_core_web_lg`` in its setup and tests,
+``en_core_web_sm`` in its current ``goal.py``). ``nouns="auto"`` uses spaCy when it and an English
+model are installed (lg, then md, then sm) and otherwise a word heuristic calibrated on WebShop's
+own test cases; :func:`title_nouns_backend` says which one scores.
 
 Example:
     >>> token_set_ratio("gluten free", "Gluten-Free")
     100
-    >>> normalize_color("heather charcoal")
-    'charcoal'
+    >>> normalize_color("heather charcoal"), normalize_color(("color", "black"))
+    ('charcoal', 'black')
+    >>> option_reward(["antique graywash"], [("color", "antique graywash")])  # WebShop's own
+    (0.0, 0)
+    >>> option_reward(["antique graywash"], ["antique graywash"])  # a goal given by values
+    (1.0, 1)
     >>> price_reward(19.99, 20.0), price_reward(25.0, 20.0)
     (True, False)
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-#: options compared exactly, the others fuzzily (WebShop's ``EXACT_MATCH_OPTS``)
-EXACT_MATCH_OPTS = ("size",)
-#: the fuzzy-match threshold WebShop uses for attributes and options
+from thefuzz import fuzz
+
+from mem1_hf.errors import Mem1InputError
+
+#: the fuzzy-match threshold WebShop uses for attributes and options (a match is ``> 85``)
 FUZZY_THRESHOLD = 85
+#: ``"webshop"``: the published get_reward; ``"corrected"``: synthetic goals compared by value
+REWARD_VARIANTS = ("webshop", "corrected")
+#: how title nouns are found: spaCy if installed (``auto``), spaCy only, or the word heuristic
+NOUN_BACKENDS = ("auto", "spacy", "heuristic")
+#: spaCy English pipelines tried in order (WebShop's setup installs lg)
+SPACY_MODELS = ("en_core_web_lg", "en_core_web_md", "en_core_web_sm")
 
 # WebShop's normalize.COLOR_SET, in its order (the first base colour found wins)
 COLOR_SET = (
@@ -53,66 +73,61 @@ COLOR_SET = (
     "turquoise violet walnut wheat white wine yellow"
 ).split()
 
-# function words that are never the type of a product (stand-in for spaCy's noun tagging)
-_NOT_NOUNS = frozenset(
-    "a an and are as at be but by for from if in into is it its no not of on or such that the their "
-    "then there these they this to was will with without your you our we us all any both each few "
-    "more most other some than too very can just per".split()
-)
+OptionValue = str | tuple[str, str]
 
 
-def normalize_color(value: str) -> str:
-    """The first of WebShop's base colours found in ``value`` (substring match), else ``value``."""
+@dataclass
+class RewardConfig:
+    """How a WebShop purchase is scored (``mem1 eval`` / ``mem1 webshop`` flags).
+
+    Example:
+        >>> RewardConfig().webshop_reward, RewardConfig().title_nouns
+        ('webshop', 'auto')
+    """
+
+    webshop_reward: str = field(
+        default="webshop",
+        metadata={
+            "help": "webshop: WebShop's published reward; corrected: synthetic goals' options compared "
+            "by value",
+            "choices": REWARD_VARIANTS,
+        },
+    )
+    title_nouns: str = field(
+        default="auto",
+        metadata={
+            "help": "type-match nouns: spaCy if installed (auto), spaCy only, or the word heuristic",
+            "choices": NOUN_BACKENDS,
+        },
+    )
+
+
+def normalize_color(value: OptionValue) -> OptionValue:
+    """WebShop's ``normalize_color``: the first base colour ``in`` ``value``, else ``value``.
+
+    On a string ``in`` is a substring test; on a ``(name, value)`` pair (WebShop's synthetic goal
+    options) it is membership, so a pair folds only when its value *is* a base colour.
+
+    Example:
+        >>> normalize_color("dash kit"), normalize_color(("color", "dash kit"))
+        ('ash', ('color', 'dash kit'))
+    """
     for color in COLOR_SET:
         if color in value:
             return color
     return value
 
 
-def _lcs_length(a: str, b: str) -> int:
-    """Length of the longest common subsequence (bit-parallel, Hyyrö 2004)."""
-    if not a or not b:
-        return 0
-    masks: dict[str, int] = {}
-    for i, char in enumerate(a):
-        masks[char] = masks.get(char, 0) | (1 << i)
-    full = (1 << len(a)) - 1
-    row = full
-    for char in b:
-        matches = row & masks.get(char, 0)
-        row = ((row + matches) | (row - matches)) & full
-    return len(a) - bin(row).count("1")
-
-
-def indel_ratio(a: str, b: str) -> float:
-    """``fuzz.ratio``: 100 * 2 * LCS / (len(a) + len(b)); two empty strings score 100."""
-    total = len(a) + len(b)
-    return 100.0 if total == 0 else 200.0 * _lcs_length(a, b) / total
-
-
-def _full_process(text: str) -> str:
-    # thefuzz's default processing: ASCII only, non-alphanumerics to spaces, lower case
-    text = text.encode("ascii", "ignore").decode()
-    return re.sub(r"\W", " ", text).lower().strip()
-
-
-def token_set_ratio(a: str, b: str) -> int:
-    """thefuzz's ``token_set_ratio``: compare the shared tokens with each side's remainder.
+def token_set_ratio(a: OptionValue, b: OptionValue) -> int:
+    """thefuzz's ``fuzz.token_set_ratio`` (0..100); a non-string is compared as its ``str()``.
 
     Example:
         >>> token_set_ratio("natural ingredients", "ingredients natural organic")
         100
-        >>> token_set_ratio("red", "blue")
-        29
+        >>> token_set_ratio("xl", ("size", "XL"))  # str(pair) = "('size', 'XL')" -> "size xl"
+        100
     """
-    tokens_a, tokens_b = set(_full_process(a).split()), set(_full_process(b).split())
-    if not tokens_a or not tokens_b:
-        return 0
-    shared = " ".join(sorted(tokens_a & tokens_b))
-    with_a = f"{shared} {' '.join(sorted(tokens_a - tokens_b))}".strip()
-    with_b = f"{shared} {' '.join(sorted(tokens_b - tokens_a))}".strip()
-    best = max(indel_ratio(shared, with_a), indel_ratio(shared, with_b), indel_ratio(with_a, with_b))
-    return int(round(best))
+    return int(fuzz.token_set_ratio(a, b))
 
 
 def _product_text_has(product: Mapping[str, Any], value: str) -> bool:
@@ -125,7 +140,7 @@ def _product_text_has(product: Mapping[str, Any], value: str) -> bool:
 
 
 def attribute_reward(product: Mapping[str, Any], goal_attributes: Sequence[str]) -> tuple[float, int]:
-    """(share of goal attributes the product has, how many).
+    """(share of goal attributes the product has, how many): WebShop's ``get_attribute_reward``.
 
     Example:
         >>> p = {"Attributes": ["tea tree", "essential oils"], "Title": "Scrub", "BulletPoints": [],
@@ -143,27 +158,24 @@ def attribute_reward(product: Mapping[str, Any], goal_attributes: Sequence[str])
 
 
 def option_reward(
-    product: Mapping[str, Any], goal_options: Sequence[str], chosen: Mapping[str, str]
+    purchased_options: Sequence[str], goal_options: Sequence[OptionValue]
 ) -> tuple[float | None, int]:
-    """(share of goal options matched by the chosen options, how many); None without goal options.
+    """WebShop's ``get_option_reward``: (share of goal options some clicked option matches, count).
+
+    ``goal_options`` holds values (human goals) or ``(name, value)`` pairs (synthetic goals, as
+    WebShop passes them); the share is None without goal options.
 
     Example:
-        >>> p = {"Title": "Tee", "BulletPoints": [], "Description": ""}
-        >>> option_reward(p, ["large", "heather grey"], {"size": "large", "color": "grey"})
-        (1.0, 2)
-        >>> option_reward(p, ["large", "grey"], {"size": "x-large", "color": "grey"})
-        (0.5, 1)
+        >>> option_reward(["pack of 12", "grey", "XL"], ["grey", "XL", "pack of 12"])
+        (1.0, 3)
+        >>> option_reward(["x-large"], ["large"])  # fuzzy, sizes too
+        (1.0, 1)
+        >>> option_reward(["pink", "26 inch x 10 inch"], ["pink"])  # never above 1
+        (1.0, 1)
     """
+    purchased = [normalize_color(o) for o in purchased_options]
     wanted = [normalize_color(o) for o in goal_options]
-    matched = 0
-    for name, value in chosen.items():
-        value = normalize_color(value)
-        if name.lower() in EXACT_MATCH_OPTS:
-            hit = value in wanted
-        else:
-            hit = any(token_set_ratio(w, value) > FUZZY_THRESHOLD for w in wanted)
-        if hit or _product_text_has(product, value):
-            matched += 1
+    matched = sum(any(token_set_ratio(p, g) > FUZZY_THRESHOLD for p in purchased) for g in wanted)
     return (matched / len(wanted) if wanted else None), matched
 
 
@@ -172,29 +184,121 @@ def price_reward(price: float, price_upper: float) -> bool | None:
     return price <= price_upper if price_upper > 0 else None
 
 
-def _title_nouns(title: str) -> list[str]:
-    return [w for w in re.findall(r"[a-z]+", title.lower()) if len(w) > 1 and w not in _NOT_NOUNS]
+# ---------------------------------------------------------------------------- title nouns
+_NUMBER_LIKE = re.compile(r"[^\W\d_]")  # a token needs a letter to be a noun
+_EDGE_PUNCT = re.compile(r"^\W+|[^\w.]+$")  # "(Black)" -> "black"; "D.O.N." stays
+_POSSESSIVE = re.compile(r"(?<=\w)['’]s$")  # "men's" -> "men"
+# function words and determiners (spaCy never tags them NOUN/PROPN)
+_FUNCTION_WORDS = frozenset(
+    "a an and are as at be but by for from if in into is it its no not of on or such that the their "
+    "then there these they this to was will with without your you our we us all any both each few "
+    "more most other some than too very can just per & + x".split()
+)
+# "Mens"/"Womens" (no apostrophe) modify the type ("Mens Basketball Shoes"); WebShop's tagger
+# (en_core_web_lg) evidently did not count them, or its "Mens D.O.N." test could not give 1/3
+_MODIFIER_WORDS = frozenset({"mens", "womens"})
+# spaCy splits a slash anywhere and a hyphen between letters ("T-Shirt", "DVD/VCR")
+_INFIX = re.compile(r"/|(?<=[^\W\d_])-(?=[^\W\d_])")
+
+
+def _heuristic_word_is_noun(word: str) -> bool:
+    if word in _FUNCTION_WORDS or word in _MODIFIER_WORDS or not _NUMBER_LIKE.search(word):
+        return False
+    # past participles ("Listed", "Padded") are verbs/adjectives; "bed", "speed", "daybed" are not
+    return not (len(word) >= 5 and word.endswith("ed") and not word.endswith(("eed", "bed")))
+
+
+def heuristic_title_nouns(title: str) -> list[str]:
+    """The title's noun-like words (lower case, repeats kept): the fallback for spaCy's tagger.
+
+    Whitespace tokens, split at ``/`` and at hyphens between letters, with edge punctuation and
+    ``'s`` stripped (``D.O.N.`` stays one word), that have a letter and are not function words,
+    ``-ed`` participles or "Mens"/"Womens". On 2,305 (goal, search result) pairs of WebShop's
+    catalog its ``r_type`` equals spaCy ``en_core_web_sm`` 3.8's on most pairs (docs/scoring.md).
+
+    Example:
+        >>> heuristic_title_nouns("Men's Hollis Sport Sandal - Listed 2 Pack (Black) T-Shirt")
+        ['men', 'hollis', 'sport', 'sandal', 'pack', 'black', 't', 'shirt']
+    """
+    pieces = (piece for token in title.lower().split() for piece in _INFIX.split(token))
+    words = (_POSSESSIVE.sub("", _EDGE_PUNCT.sub("", piece)) for piece in pieces)
+    return [w for w in words if w and _heuristic_word_is_noun(w)]
+
+
+@functools.lru_cache(maxsize=1)
+def _spacy_pipeline() -> Any | None:
+    try:
+        import spacy
+    except ImportError:
+        return None
+    for name in SPACY_MODELS:
+        try:
+            return spacy.load(name, disable=["ner", "parser", "lemmatizer"])
+        except OSError:  # not installed
+            continue
+    return None
+
+
+def _resolve_backend(nouns: str) -> str:
+    if nouns not in NOUN_BACKENDS:
+        raise Mem1InputError(f"nouns must be one of {NOUN_BACKENDS}, got {nouns!r}")
+    if nouns == "heuristic":
+        return "heuristic"
+    nlp = _spacy_pipeline()
+    if nlp is None:
+        if nouns == "spacy":
+            raise Mem1InputError(
+                "nouns='spacy' needs spaCy and an English model: pip install spacy && "
+                "python -m spacy download en_core_web_lg"
+            )
+        return "heuristic"
+    return "spacy"
+
+
+def title_nouns_backend(nouns: str = "auto") -> str:
+    """Which tagger scores the type match: ``"spacy:<model>-<version>"`` or ``"heuristic"``.
+
+    Example:
+        >>> title_nouns_backend("heuristic")
+        'heuristic'
+    """
+    if _resolve_backend(nouns) == "heuristic":
+        return "heuristic"
+    meta = _spacy_pipeline().meta
+    return f"spacy:{meta['lang']}_{meta['name']}-{meta['version']}"
+
+
+@functools.lru_cache(maxsize=65536)
+def title_nouns(title: str, nouns: str = "auto") -> tuple[str, ...]:
+    """The nouns of a product title, lower case, repeats kept (WebShop's NOUN/PROPN tokens)."""
+    if _resolve_backend(nouns) == "heuristic":
+        return tuple(heuristic_title_nouns(title))
+    return tuple(t.text.lower() for t in _spacy_pipeline()(title) if t.pos_ in ("PNOUN", "NOUN", "PROPN"))
 
 
 def type_reward(
-    product: Mapping[str, Any], goal_name: str, goal_query: str, goal_product_category: str
+    product: Mapping[str, Any],
+    goal_name: str,
+    goal_query: str,
+    goal_product_category: str,
+    nouns: str = "auto",
 ) -> dict[str, Any]:
-    """Whether the product is the kind of thing wanted: ``r_type`` in {1, 0.5, 0.1, 0} and its parts.
+    """WebShop's ``get_type_reward``: ``r_type`` in {1, 0.5, 0.1, 0} and its parts.
 
     Example:
         >>> p = {"name": "Men's Trail Running Shoes", "query": "running shoes",
         ...      "product_category": "Clothing › Men › Shoes"}
         >>> type_reward(p, "Women's Running Shoes Lightweight", "running shoes", "Clothing › Women › Shoes")["r_type"]
         1.0
-        >>> type_reward(p, "Ceramic Coffee Mug", "mugs", "Home › Kitchen")["r_type"]
+        >>> type_reward(p, "Ceramic Coffee Mug", "mugs", "Home › Kitchen", nouns="heuristic")["r_type"]
         0.0
     """
     query_match = product["query"] == goal_query
     levels = {x.strip() for x in product["product_category"].split("›")}
     goal_levels = {x.strip() for x in goal_product_category.split("›")}
     category_match = len(levels & goal_levels) >= 2
-    wanted = _title_nouns(goal_name)
-    have = set(_title_nouns(product["name"]))
+    wanted = title_nouns(goal_name, nouns)
+    have = set(title_nouns(product["name"], nouns))
     # WebShop divides by the number of (not distinct) nouns in the goal's title
     title_score = 0.2 if not wanted else len(have & set(wanted)) / len(wanted)
     r_type = 1.0 if (query_match or category_match or title_score > 0.2) else 0.5
@@ -233,24 +337,43 @@ class Reward:
         return {**asdict(self), "success": self.success}
 
 
+def goal_option_items(goal_options: Mapping[str, str] | Sequence[str], variant: str) -> list[OptionValue]:
+    """The goal options as ``get_option_reward`` receives them in this variant.
+
+    Example:
+        >>> goal_option_items({"color": "red"}, "webshop"), goal_option_items({"color": "red"}, "corrected")
+        ([('color', 'red')], ['red'])
+    """
+    if variant not in REWARD_VARIANTS:
+        raise Mem1InputError(f"reward variant must be one of {REWARD_VARIANTS}, got {variant!r}")
+    if isinstance(goal_options, Mapping):
+        return list(goal_options.items()) if variant == "webshop" else list(goal_options.values())
+    return list(goal_options)
+
+
 def get_reward(
     product: Mapping[str, Any],
     goal: Any,
     price: float,
     chosen_options: Mapping[str, str],
+    *,
+    variant: str = "webshop",
+    nouns: str = "auto",
 ) -> Reward:
     """WebShop's reward for buying ``product`` at ``price`` with ``chosen_options`` for ``goal``.
 
-    ``goal`` is a :class:`~mem1_hf.envs.webshop.goals.Goal` (or anything with its attributes:
-    ``attributes``, ``option_values()``, ``price_upper``, ``name``, ``query``,
-    ``product_category``).
+    ``goal`` is a :class:`~mem1_hf.envs.webshop.goals.Goal` (or a WebShop goal dict: keys
+    ``attributes``, ``goal_options``, ``price_upper``, ``name``, ``query``, ``product_category``).
+    ``variant``: ``"webshop"`` (published) or ``"corrected"`` (synthetic goals compared by value);
+    ``nouns``: see :func:`title_nouns_backend`.
     """
-    kind = type_reward(product, goal.name, goal.query, goal.product_category)
-    goal_options = goal.option_values()
-    r_price = price_reward(price, goal.price_upper)
-    r_att, n_att = attribute_reward(product, goal.attributes)
-    r_option, n_opt = option_reward(product, goal_options, chosen_options)
-    denominator = len(goal.attributes) + len(goal_options) + 1
+    g = goal if isinstance(goal, Mapping) else vars(goal)
+    kind = type_reward(product, g["name"], g["query"], g["product_category"], nouns)
+    goal_options = goal_option_items(g["goal_options"], variant)
+    r_price = price_reward(price, g["price_upper"])
+    r_att, n_att = attribute_reward(product, g["attributes"])
+    r_option, n_opt = option_reward(list(chosen_options.values()), goal_options)
+    denominator = len(g["attributes"]) + len(goal_options) + 1
     total = (n_att + n_opt + float(bool(r_price))) / denominator * kind["r_type"]
     return Reward(
         total=total,

@@ -43,6 +43,11 @@ Args:
     references: list of tasks' gold answers, one list per question, each a list of acceptable
         answers, e.g. [["Paris"], ["1889", "in 1889"]].
     return_per_task: also return the per-task lists "em_per_task" and "f1_per_task" (summed).
+    normalization: "squad" (default: SQuAD v1.1's normalisation) or "mem1-eval" (MEM1's
+        eval.py: articles kept, punctuation -> spaces, F1 over token sets).
+    count_rule: True (default): a wrong number of answers scores 0 (eval.py); False: answers
+        are scored by position (MEM1's training reward, qa_multiple.py).
+    hotpot_yes_no: HotpotQA's F1 rule: yes / no / noanswer against anything else scores 0.
 Returns:
     em_sum: mean over tasks of the summed EM (MEM1's number, 0..N).
     f1_sum: mean over tasks of the summed F1 (0..N).
@@ -76,8 +81,17 @@ class Mem1QA(evaluate.Metric):
             reference_urls=["https://arxiv.org/abs/2506.15841", "https://github.com/MIT-MI/MEM1"],
         )
 
-    def _compute(self, predictions, references, return_per_task: bool = False):
-        scores = [score_task(p, r) for p, r in zip(predictions, references)]
+    def _compute(
+        self,
+        predictions,
+        references,
+        return_per_task: bool = False,
+        normalization: str = "squad",
+        count_rule: bool = True,
+        hotpot_yes_no: bool = False,
+    ):
+        rule = {"normalization": normalization, "count_rule": count_rule, "hotpot_yes_no": hotpot_yes_no}
+        scores = [score_task(p, r, **rule) for p, r in zip(predictions, references)]
         result = aggregate(scores)
         if return_per_task:
             result["em_per_task"] = [s.em_sum for s in scores]
