@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mem1_hf.errors import Mem1InputError
+from mem1_hf.evaluation.fingerprint import run_lock, sha256_file, sha256_json
 from mem1_hf.evaluation.report import build_summary, render_table, write_report
 from mem1_hf.evaluation.runner import (
     TRAJECTORIES,
@@ -126,6 +127,29 @@ def _rows_from_sources(args: argparse.Namespace, objectives: list[int]) -> tuple
     return rows, [corpus] if corpus else []
 
 
+def _source_hashes(specs: list[str]) -> dict[str, str]:
+    """``--source NAME=PATH``: each local file's SHA-256 (a Hub id stands for itself)."""
+    from mem1_hf.data.compose import parse_source
+    from mem1_hf.data.qa_sources import is_local_spec
+
+    hashes = {}
+    for name, spec in map(parse_source, specs):
+        path = Path(spec).expanduser()
+        hashes[name] = sha256_file(path) if is_local_spec(spec) and path.is_file() else f"hub:{spec}"
+    return hashes
+
+
+def retrieval_fingerprint(env: Any) -> dict[str, Any]:
+    """The settings of a retrieval environment that change results, with its corpus hash."""
+    embedder = getattr(env, "embedder", None)
+    return {
+        "retriever": getattr(env, "kind", type(env).__name__),
+        "embedder": "default" if getattr(env, "embedder_is_default", False) else embedder,
+        "index_type": getattr(getattr(env, "retriever", None), "index_type", None),
+        "corpus_sha256": getattr(env, "fingerprint", None),
+    }
+
+
 def _merged_corpus(corpora: list[Path]) -> list:
     """The passages of several data directories' corpora, each passage once."""
     from mem1_hf.data.corpus import read_corpus
@@ -163,6 +187,15 @@ def _qa_jobs(args: argparse.Namespace) -> tuple[list[EvalJob], dict[str, Any]]:
         have = ", ".join(map(str, sorted(rows))) or "none"
         raise Mem1InputError(f"no {args.split} tasks with {missing} objectives in the data (it has: {have})")
     env = _retrieval_env(args, corpora)
+    # every loaded task, not only the chosen ones: --limit and --objectives may grow on resume
+    tasks = {n: [(r["task_id"], r["questions"], r["answers"]) for r in rows[n]] for n in sorted(rows)}
+    fingerprint = {
+        **retrieval_fingerprint(env),
+        "tasks_sha256": sha256_json(tasks) if args.data else None,
+        "source_sha256": _source_hashes(args.source) if args.source else None,
+        "test_fraction": args.test_fraction if args.source else None,
+        "source_limit": args.source_limit if args.source else None,
+    }
     jobs = []
     for n in objectives:
         chosen = rows[n][: args.limit] if args.limit else rows[n]
@@ -171,14 +204,15 @@ def _qa_jobs(args: argparse.Namespace) -> tuple[list[EvalJob], dict[str, Any]]:
         for mode in modes:
             config = _loop_config(args, mode, max_turns_for(n, args.max_turns), args.prompt_profile)
             jobs.append(EvalJob(n, mode, tasks, config, env, golds))
-    return jobs, {"data": args.data, "source": args.source, "prompt_profile": args.prompt_profile}
+    extra = {"data": args.data, "source": args.source, "prompt_profile": args.prompt_profile}
+    return jobs, {**extra, **fingerprint}
 
 
 # ----------------------------------------------------------------------------- WebShop tasks
 
 
 def _webshop_jobs(args: argparse.Namespace) -> tuple[list[EvalJob], dict[str, Any]]:
-    from mem1_hf.envs.webshop.play import env_from_args
+    from mem1_hf.envs.webshop.play import data_files, env_from_args
 
     if args.data or args.source or args.corpus or args.index:
         raise Mem1InputError(
@@ -192,7 +226,17 @@ def _webshop_jobs(args: argparse.Namespace) -> tuple[list[EvalJob], dict[str, An
     tasks = [Task(g.goal_id, [g.instruction]) for g in goals]
     turns = args.max_turns or WEBSHOP_MAX_TURNS
     jobs = [EvalJob(1, m, tasks, _loop_config(args, m, turns, "mem1-webshop"), shop) for m in modes]
-    return jobs, {"products": args.products, "attributes": args.attributes, "prompt_profile": "mem1-webshop"}
+    products, attributes, query_map = data_files(args)
+    return jobs, {
+        "products": args.products,
+        "attributes": args.attributes,
+        "prompt_profile": "mem1-webshop",
+        "products_sha256": sha256_file(products),
+        "attributes_sha256": sha256_file(attributes),
+        "goal_query_map": query_map,
+        "goal_query_map_sha256": sha256_file(query_map) if query_map else None,
+        "goals_sha256": sha256_json([(g.goal_id, g.instruction) for g in shop.goals(args.split)]),
+    }
 
 
 def _loop_config(args: argparse.Namespace, mode: str, max_turns: int, profile: str) -> LoopConfig:
@@ -218,6 +262,8 @@ def build_plan(args: argparse.Namespace) -> EvalPlan:
         raise Mem1InputError(f"--limit must be >= 1, got {args.limit}")
     if args.max_turns is not None:
         max_turns_for(1, args.max_turns)  # validates
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise Mem1InputError(f"--out {args.out} is a file; give a directory for the run")
     jobs, extra = _webshop_jobs(args) if args.env == "webshop" else _qa_jobs(args)
     settings = {
         "env": args.env,
@@ -283,12 +329,19 @@ def run_plan(
     """
     from mem1_hf.evaluation.plots import plot_summary  # matplotlib only when a run ends
 
-    check_settings(plan.out, plan.settings)
-    factory = _policy_factory(plan, model, tokenizer)
-    records = run_jobs(plan.jobs, factory, plan.out, on_record=on_record, progress=progress)
-    summary = build_summary(records, plan.env, plan.settings)
-    write_report(plan.out, summary)
-    plot_summary(summary, plan.out)
+    if plan.out.exists() and not plan.out.is_dir():
+        raise Mem1InputError(f"--out {plan.out} is a file; give a directory for the run")
+    try:
+        plan.out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise Mem1InputError(f"cannot create --out {plan.out}: {err.strerror}") from None
+    with run_lock(plan.out):  # one writer per run folder: two would append duplicate lines
+        check_settings(plan.out, plan.settings)
+        factory = _policy_factory(plan, model, tokenizer)
+        records = run_jobs(plan.jobs, factory, plan.out, on_record=on_record, progress=progress)
+        summary = build_summary(records, plan.env, plan.settings)
+        write_report(plan.out, summary)
+        plot_summary(summary, plan.out)
     return summary
 
 
@@ -296,7 +349,7 @@ def _cmd_eval(args: argparse.Namespace) -> None:
     plan = build_plan(args)
     summary = run_plan(plan)
     print(render_table(summary))
-    files = sorted(p.name for p in plan.out.iterdir() if p.is_file())
+    files = sorted(p.name for p in plan.out.iterdir() if p.is_file() and not p.name.startswith("."))
     print(f"{summary['n_tasks']} tasks in {plan.out / TRAJECTORIES}; wrote {', '.join(files)}")
     if args.json:
         print(json.dumps(summary, indent=2))
