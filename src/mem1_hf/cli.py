@@ -18,9 +18,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from mem1_hf.data.fields import add_field_args
 from mem1_hf.errors import Mem1InputError
 from mem1_hf.keep_rule import MODES
 from mem1_hf.prompts import PROFILES
@@ -37,7 +40,10 @@ PLUGINS: tuple[str, ...] = (
 
 def _add_retrieval_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--retriever", choices=("bm25", "dense"), default="bm25", help="sparse BM25 or dense faiss"
+        "--retriever",
+        choices=("bm25", "dense"),
+        default=None,
+        help="sparse BM25 (default) or dense faiss; with --index it must match the index",
     )
     parser.add_argument("--embedder", default=None, help="dense only: sentence-transformers path or Hub id")
 
@@ -56,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     corpus.add_argument(
         "--max-questions", type=int, default=None, help="use only the first N questions of each source"
     )
+    add_field_args(corpus)
     corpus.set_defaults(func=_cmd_corpus)
 
     index = sub.add_parser("index", help="build and save a BM25 or dense index of a corpus")
@@ -88,22 +95,59 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_output_file(path: str | Path, flag: str = "--out") -> Path:
+    """Refuse an output file path that is a directory or cannot be written, before any work.
+
+    Example:
+        >>> check_output_file("/", "--out")  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        mem1_hf.errors.Mem1InputError: --out / is a directory; give a file name
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise Mem1InputError(f"{flag} {path} is a directory; give a file name")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:  # write_corpus creates missing folders
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise Mem1InputError(f"{flag} {path}: cannot write into {parent}")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise Mem1InputError(f"{flag} {path}: the file is not writable")
+    return path
+
+
 def _cmd_corpus(args: argparse.Namespace) -> None:
     from mem1_hf.data import build_corpus, dedup_documents, write_corpus
+    from mem1_hf.data.fields import field_map_from_args
 
-    docs = [doc for source in args.source for doc in build_corpus(source, max_questions=args.max_questions)]
+    if args.max_questions is not None and args.max_questions < 1:
+        raise Mem1InputError(f"--max-questions must be >= 1, got {args.max_questions}")
+    check_output_file(args.out)
+    fields = field_map_from_args(args)
+    docs = [
+        doc
+        for source in args.source
+        for doc in build_corpus(source, max_questions=args.max_questions, fields=fields)
+    ]
     if len(args.source) > 1:
         docs = dedup_documents((doc.title.strip('"'), doc.text) for doc in docs)
-    write_corpus(docs, args.out)
+    try:
+        write_corpus(docs, args.out)
+    except OSError as err:
+        raise Mem1InputError(f"cannot write --out {args.out}: {err.strerror}") from None
     print(f"wrote {len(docs)} passages to {args.out}")
 
 
 def _cmd_index(args: argparse.Namespace) -> None:
     from mem1_hf.envs import LocalRetrievalEnv
 
-    env = LocalRetrievalEnv.from_corpus(args.corpus, retriever=args.retriever, embedder=args.embedder)
-    env.save(args.out)
-    print(f"indexed {len(env)} passages with {args.retriever} into {args.out}")
+    retriever = args.retriever or "bm25"
+    env = LocalRetrievalEnv.from_corpus(args.corpus, retriever=retriever, embedder=args.embedder)
+    try:
+        env.save(args.out)
+    except OSError as err:
+        raise Mem1InputError(f"cannot write the index to {args.out}: {err.strerror}") from None
+    print(f"indexed {len(env)} passages with {retriever} into {args.out}")
 
 
 def _cmd_run(args: argparse.Namespace) -> None:
@@ -128,10 +172,14 @@ def _cmd_run(args: argparse.Namespace) -> None:
     LoopConfig(**loop_kwargs)
     if args.max_new_tokens < 1:
         raise Mem1InputError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
+    if args.temperature < 0:
+        raise Mem1InputError(f"--temperature must be >= 0 (0 = greedy), got {args.temperature:g}")
     if args.index:
-        env = LocalRetrievalEnv.load(args.index, embedder=args.embedder)
+        env = LocalRetrievalEnv.load(args.index, embedder=args.embedder, retriever=args.retriever)
     else:
-        env = LocalRetrievalEnv.from_corpus(args.corpus, retriever=args.retriever, embedder=args.embedder)
+        env = LocalRetrievalEnv.from_corpus(
+            args.corpus, retriever=args.retriever or "bm25", embedder=args.embedder
+        )
     model, tokenizer = load_model(args.model, device=args.device, dtype=args.dtype)
     agent = pipeline("mem1-agent", model=model, tokenizer=tokenizer, env=env, device=model.device)
     sampling = {"do_sample": True, "temperature": args.temperature} if args.temperature > 0 else {}
@@ -191,8 +239,8 @@ def print_result(out: dict) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mem1`` console script; returns the exit status."""
-    args = build_parser().parse_args(argv)
-    try:
+    try:  # Ctrl-C while the parser is built or the command starts is an interrupt, not a traceback
+        args = build_parser().parse_args(argv)
         args.func(args)
     except Mem1InputError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -35,12 +35,32 @@ RETRIEVERS = ("bm25", "dense")
 MANIFEST = "mem1_index.json"
 _FORMAT = "mem1-hf-local-index"
 _CORPUS = "corpus.jsonl"
+_REQUIRED = ("retriever", "topk", "corpus_size", "corpus_sha256")
+_REQUIRED_DENSE = ("embedder", "embedder_is_default")
 
 
 def _check_topk(topk: Any) -> int:
     if isinstance(topk, bool) or not isinstance(topk, int) or topk < 1:
         raise Mem1InputError(f"topk must be an integer >= 1, got {topk!r}")
     return topk
+
+
+def _check_docs(corpus: Any) -> list[Document]:
+    """A list of non-empty :class:`Document` objects, or one clear error."""
+    if isinstance(corpus, (str, bytes)) or not isinstance(corpus, Sequence):
+        raise Mem1InputError(f"corpus must be a file path or a list of Document, got {type(corpus).__name__}")
+    docs = list(corpus)
+    if not docs:
+        raise Mem1InputError("the corpus is empty")
+    for number, doc in enumerate(docs, start=1):
+        if not isinstance(doc, Document):
+            raise Mem1InputError(
+                f"corpus item {number} is a {type(doc).__name__}, not a Document; "
+                'wrap texts as Document(id="0", contents=\'"Title"\\ntext\')'
+            )
+        if not isinstance(doc.contents, str) or not doc.contents.strip():
+            raise Mem1InputError(f"corpus item {number} (id {doc.id!r}) has empty contents")
+    return docs
 
 
 def corpus_fingerprint(docs: Sequence[Document]) -> str:
@@ -62,7 +82,43 @@ def _read_manifest(directory: Path) -> dict[str, Any] | None:
         raise Mem1InputError(f"{path}: not a valid index manifest ({err})") from err
     if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
         raise Mem1InputError(f"{path}: not a mem1-hf index manifest")
+    kind = manifest.get("retriever")
+    if kind not in RETRIEVERS:
+        raise Mem1InputError(
+            f"{path}: unknown retriever {kind!r} (this mem1-hf reads {', '.join(RETRIEVERS)}); "
+            "rebuild the index with `mem1 index`, or use the mem1-hf version that wrote it"
+        )
+    required = _REQUIRED + (_REQUIRED_DENSE if kind == "dense" else ())
+    missing = [key for key in required if key not in manifest]
+    if missing:
+        raise Mem1InputError(
+            f"{path}: the manifest lacks {', '.join(missing)}; rebuild the index with `mem1 index`"
+        )
     return manifest
+
+
+def _same_model(given: str, saved: str) -> bool:
+    """Whether ``given`` names the saved embedder: the same id/path, or a local copy of it."""
+    return given == saved or Path(given.rstrip("/")).name == Path(saved.rstrip("/")).name
+
+
+def _check_embedder(directory: Path, manifest: dict[str, Any], embedder: str | None) -> None:
+    """Refuse an ``embedder`` override that would embed queries in another space than the index."""
+    if embedder is None:
+        return
+    if manifest["retriever"] != "dense":
+        raise Mem1InputError(f"{directory} is a {manifest['retriever']} index; --embedder applies only to dense")
+    if manifest["embedder_is_default"]:
+        same = Path(embedder).resolve() == Path(default_embedder_path()).resolve()
+        saved = "the default all-MiniLM-L6-v2"
+    else:
+        same = _same_model(embedder, str(manifest["embedder"]))
+        saved = repr(manifest["embedder"])
+    if not same:
+        raise Mem1InputError(
+            f"{directory} was built with embedder {saved}; embedder {embedder!r} would search another "
+            "embedding space (give the same model or a local copy of it, or rebuild with `mem1 index`)"
+        )
 
 
 class LocalRetrievalEnv(SearchEnvironment):
@@ -124,9 +180,7 @@ class LocalRetrievalEnv(SearchEnvironment):
         if embedder is not None and retriever != "dense":
             raise Mem1InputError("embedder only applies to retriever='dense'")
         topk = _check_topk(topk)
-        docs = corpus_io.build_corpus(corpus) if isinstance(corpus, (str, Path)) else list(corpus)
-        if not docs:
-            raise Mem1InputError("the corpus is empty")
+        docs = corpus_io.build_corpus(corpus) if isinstance(corpus, (str, Path)) else _check_docs(corpus)
         if index_dir is not None:
             cached = cls._cached(Path(index_dir), docs, retriever, embedder, retriever_kwargs)
             if cached is not None:
@@ -222,9 +276,17 @@ class LocalRetrievalEnv(SearchEnvironment):
 
     @classmethod
     def load(
-        cls, directory: str | Path, embedder: str | None = None, use_gpu: bool | None = None
+        cls,
+        directory: str | Path,
+        embedder: str | None = None,
+        use_gpu: bool | None = None,
+        retriever: str | None = None,
     ) -> LocalRetrievalEnv:
-        """Reload an index directory written by :meth:`save` (``embedder`` overrides the saved one).
+        """Reload an index directory written by :meth:`save`.
+
+        The corpus must still hash to what the manifest recorded (an edited ``corpus.jsonl``
+        would return the wrong passages). ``retriever``, when given, must be the index's kind;
+        ``embedder`` (dense only) may name a local copy of the saved embedder, never another model.
 
         Example:
             >>> env = LocalRetrievalEnv.load("hamlet-index")  # doctest: +SKIP
@@ -234,14 +296,22 @@ class LocalRetrievalEnv(SearchEnvironment):
         if manifest is None:
             raise Mem1InputError(
                 f"{directory} is not a mem1 index directory (no {MANIFEST}); "
-                "build one with LocalRetrievalEnv.from_corpus(..., index_dir=...)"
+                "build one with `mem1 index` or LocalRetrievalEnv.from_corpus(..., index_dir=...)"
             )
+        kind = manifest["retriever"]
+        if retriever is not None and retriever != kind:
+            raise Mem1InputError(f"{directory} is a {kind} index, not {retriever}; drop --retriever or rebuild")
+        _check_embedder(directory, manifest, embedder)
         docs = corpus_io.read_corpus(directory / _CORPUS)
         if len(docs) != manifest["corpus_size"]:
             raise Mem1InputError(
                 f"{directory}: {_CORPUS} has {len(docs)} passages, the manifest says {manifest['corpus_size']}"
             )
-        kind = manifest["retriever"]
+        if corpus_fingerprint(docs) != manifest["corpus_sha256"]:
+            raise Mem1InputError(
+                f"{directory}: {_CORPUS} was changed after the index was built (its hash differs from the "
+                "manifest's), so results would point at the wrong passages; rebuild with `mem1 index`"
+            )
         if kind == "bm25":
             return cls(docs, BM25Retriever.load(directory / kind), topk=manifest["topk"])
         # a default embedder is looked up again: its site-packages path differs between machines
@@ -254,5 +324,5 @@ class LocalRetrievalEnv(SearchEnvironment):
             dense,
             topk=manifest["topk"],
             embedder=model,
-            embedder_is_default=embedder is None and manifest["embedder_is_default"],
+            embedder_is_default=manifest["embedder_is_default"],
         )
