@@ -83,12 +83,13 @@ class RetrieveRequest(BaseModel):
     return_scores: bool = False
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
 class BodyLimit:
-    """ASGI middleware: refuse a body over ``max_bytes`` (declared or streamed) with HTTP 413."""
+    """ASGI middleware: refuse a body over ``max_bytes`` (declared or streamed) with HTTP 413.
+
+    A streamed (chunked) body is counted while the app reads it; past the limit the app gets an
+    empty end of body and whatever it answers is replaced by the 413 (FastAPI would turn an
+    exception raised while reading into a 400).
+    """
 
     def __init__(self, app: Any, max_bytes: int) -> None:
         self.app = app
@@ -109,27 +110,27 @@ class BodyLimit:
             await self._refuse(send)
             return
         received = 0
-        started = False
+        over = False
 
         async def limited_receive() -> Any:
-            nonlocal received
+            nonlocal received, over
+            if over:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:  # chunked uploads declare no length
-                    raise _BodyTooLarge
+                if received > self.max_bytes:
+                    over = True
+                    return {"type": "http.request", "body": b"", "more_body": False}
             return message
 
-        async def tracked_send(message: Any) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracked_send)
-        except _BodyTooLarge:
-            if not started:
+        async def guarded_send(message: Any) -> None:
+            if not over:
+                await send(message)
+            elif message["type"] == "http.response.start":
                 await self._refuse(send)
+
+        await self.app(scope, limited_receive, guarded_send)
 
 
 def create_app(
@@ -243,7 +244,7 @@ def _cmd_serve(args: argparse.Namespace) -> None:
         max_body_bytes=args.max_body_bytes,
     )
     if not 1 <= args.topk <= limits.max_topk:
-        raise Mem1InputError(f"--topk must be in 1..{limits.max_topk} (--max-topk), got {args.topk}")
+        raise Mem1InputError(f"--topk must be >= 1 and <= --max-topk ({limits.max_topk}), got {args.topk}")
     if not 0 <= args.port <= 65535:
         raise Mem1InputError(f"--port must be in 0..65535, got {args.port}")
     _check_port_free(args.host, args.port)
