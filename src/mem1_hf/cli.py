@@ -158,6 +158,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
     from mem1_hf.loop import LoopConfig
     from mem1_hf.models import load_model
     from mem1_hf.pipeline import normalise_tasks
+    from mem1_hf.sampling import check_sampling
 
     # check the cheap things before loading a model, so a typo fails in a second
     normalise_tasks(args.questions)
@@ -170,10 +171,11 @@ def _cmd_run(args: argparse.Namespace) -> None:
         topk=args.topk,
     )
     LoopConfig(**loop_kwargs)
-    if args.max_new_tokens < 1:
-        raise Mem1InputError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
-    if args.temperature < 0:
-        raise Mem1InputError(f"--temperature must be >= 0 (0 = greedy), got {args.temperature:g}")
+    sampling = {"do_sample": True, "temperature": args.temperature} if args.temperature > 0 else {}
+    try:
+        check_sampling(args.max_new_tokens, {**sampling, "temperature": args.temperature})
+    except Mem1InputError as err:
+        raise Mem1InputError(f"--{str(err).replace('_', '-')}") from None
     if args.index:
         env = LocalRetrievalEnv.load(args.index, embedder=args.embedder, retriever=args.retriever)
     else:
@@ -182,7 +184,6 @@ def _cmd_run(args: argparse.Namespace) -> None:
         )
     model, tokenizer = load_model(args.model, device=args.device, dtype=args.dtype)
     agent = pipeline("mem1-agent", model=model, tokenizer=tokenizer, env=env, device=model.device)
-    sampling = {"do_sample": True, "temperature": args.temperature} if args.temperature > 0 else {}
     out = agent(args.questions, max_new_tokens=args.max_new_tokens, **loop_kwargs, **sampling)
     if args.json:
         print(json.dumps(out, indent=2, ensure_ascii=False))

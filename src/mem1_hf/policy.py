@@ -25,6 +25,7 @@ from transformers import DynamicCache, LogitsProcessorList, StoppingCriteriaList
 
 from mem1_hf.generation import BanStrings, StopOnTags
 from mem1_hf.prompts import PromptProfile
+from mem1_hf.sampling import check_sampling
 
 
 @dataclass
@@ -86,6 +87,7 @@ class ModelPolicy:
         reuse_prompt_cache: bool = True,
         generation_kwargs: dict | None = None,
     ):
+        check_sampling(max_new_tokens, generation_kwargs)  # before the first turn, not deep in generate
         self.model = model
         self.tokenizer = tokenizer
         self.profile = profile

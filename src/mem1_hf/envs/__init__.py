@@ -8,13 +8,30 @@ Example:
 
 from __future__ import annotations
 
-from mem1_hf.envs.base import Document, SearchEnvironment, render_docs
-from mem1_hf.envs.bm25 import BM25Retriever
-from mem1_hf.envs.dense import DenseRetriever, default_embedder_path
-from mem1_hf.envs.local_retrieval import LocalRetrievalEnv
-from mem1_hf.envs.remote import RemoteRetrievalEnv
-from mem1_hf.envs.web_search import WebSearchEnv
-from mem1_hf.envs.webshop import WebShopEnv
+import importlib
+from typing import Any
+
+# names -> submodule, imported on first use: `mem1 --help` and the data layer (which needs only
+# ``Document``) do not pay for numpy, requests and the retrievers
+_EXPORTS = {
+    "Document": "base",
+    "SearchEnvironment": "base",
+    "render_docs": "base",
+    "BM25Retriever": "bm25",
+    "DenseRetriever": "dense",
+    "default_embedder_path": "dense",
+    "LocalRetrievalEnv": "local_retrieval",
+    "RemoteRetrievalEnv": "remote",
+    "WebSearchEnv": "web_search",
+    "WebShopEnv": "webshop",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"mem1_hf.envs.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'mem1_hf.envs' has no attribute {name!r}")
+
 
 __all__ = [
     "BM25Retriever",

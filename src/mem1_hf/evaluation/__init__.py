@@ -19,15 +19,28 @@ Example:
 
 from __future__ import annotations
 
-from mem1_hf.evaluation.report import build_summary, render_table, summarize_cells, write_report
-from mem1_hf.evaluation.runner import (
-    EvalJob,
-    load_records,
-    max_turns_for,
-    run_jobs,
-    run_key,
-    trajectory_record,
-)
+import importlib
+from typing import Any
+
+# names -> submodule; imported on first use, since the runner imports torch (`mem1 --help`)
+_EXPORTS = {
+    "build_summary": "report",
+    "render_table": "report",
+    "summarize_cells": "report",
+    "write_report": "report",
+    "EvalJob": "runner",
+    "load_records": "runner",
+    "max_turns_for": "runner",
+    "run_jobs": "runner",
+    "run_key": "runner",
+    "trajectory_record": "runner",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"mem1_hf.evaluation.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'mem1_hf.evaluation' has no attribute {name!r}")
 
 __all__ = [
     "EvalJob",

@@ -23,22 +23,15 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mem1_hf.errors import Mem1InputError
 from mem1_hf.evaluation.fingerprint import run_lock, sha256_file, sha256_json
-from mem1_hf.evaluation.report import build_summary, render_table, write_report
-from mem1_hf.evaluation.runner import (
-    TRAJECTORIES,
-    WEBSHOP_MAX_TURNS,
-    EvalJob,
-    PolicyFactory,
-    check_settings,
-    max_turns_for,
-    run_jobs,
-)
 from mem1_hf.keep_rule import MODES
-from mem1_hf.loop import LoopConfig, Task
+
+if TYPE_CHECKING:  # the runner imports torch: loaded when a run starts, so `mem1 --help` stays fast
+    from mem1_hf.evaluation.runner import EvalJob, PolicyFactory
+    from mem1_hf.loop import LoopConfig
 
 QA_OBJECTIVES = (1, 2, 4, 8, 16)
 QA_MODES = "mem1,full_context,truncate"
@@ -163,14 +156,17 @@ def _retrieval_env(args: argparse.Namespace, corpora: list) -> Any:
     from mem1_hf.envs import LocalRetrievalEnv
 
     if args.index:
-        return LocalRetrievalEnv.load(args.index, embedder=args.embedder)
+        return LocalRetrievalEnv.load(args.index, embedder=args.embedder, retriever=args.retriever)
     if not args.corpus and not corpora:
         raise Mem1InputError("the data carry no corpus.jsonl: pass --corpus C.jsonl or --index DIR")
     corpus = args.corpus or (corpora[0] if len(corpora) == 1 else _merged_corpus(corpora))
-    return LocalRetrievalEnv.from_corpus(corpus, retriever=args.retriever, embedder=args.embedder)
+    return LocalRetrievalEnv.from_corpus(corpus, retriever=args.retriever or "bm25", embedder=args.embedder)
 
 
 def _qa_jobs(args: argparse.Namespace) -> tuple[list[EvalJob], dict[str, Any]]:
+    from mem1_hf.evaluation.runner import EvalJob, max_turns_for
+    from mem1_hf.loop import Task
+
     if bool(args.data) == bool(args.source):
         raise Mem1InputError("give the tasks with --data DIR_or_hub_id or --source NAME=PATH (not both)")
     if args.policy != "model":
@@ -213,6 +209,8 @@ def _qa_jobs(args: argparse.Namespace) -> tuple[list[EvalJob], dict[str, Any]]:
 
 def _webshop_jobs(args: argparse.Namespace) -> tuple[list[EvalJob], dict[str, Any]]:
     from mem1_hf.envs.webshop.play import data_files, env_from_args
+    from mem1_hf.evaluation.runner import WEBSHOP_MAX_TURNS, EvalJob
+    from mem1_hf.loop import Task
 
     if args.data or args.source or args.corpus or args.index:
         raise Mem1InputError(
@@ -240,6 +238,8 @@ def _webshop_jobs(args: argparse.Namespace) -> tuple[list[EvalJob], dict[str, An
 
 
 def _loop_config(args: argparse.Namespace, mode: str, max_turns: int, profile: str) -> LoopConfig:
+    from mem1_hf.loop import LoopConfig
+
     return LoopConfig(
         mode=mode,
         prompt_profile=profile,
@@ -256,6 +256,8 @@ def _loop_config(args: argparse.Namespace, mode: str, max_turns: int, profile: s
 
 def build_plan(args: argparse.Namespace) -> EvalPlan:
     """Check the arguments, load the tasks and the environment (no model yet)."""
+    from mem1_hf.evaluation.runner import max_turns_for
+
     if args.max_new_tokens < 1:
         raise Mem1InputError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
     if args.limit is not None and args.limit < 1:
@@ -328,6 +330,8 @@ def run_plan(
         >>> summary = run_plan(build_plan(parser.parse_args([...])), model, tokenizer)  # doctest: +SKIP
     """
     from mem1_hf.evaluation.plots import plot_summary  # matplotlib only when a run ends
+    from mem1_hf.evaluation.report import build_summary, write_report
+    from mem1_hf.evaluation.runner import check_settings, run_jobs
 
     if plan.out.exists() and not plan.out.is_dir():
         raise Mem1InputError(f"--out {plan.out} is a file; give a directory for the run")
@@ -346,6 +350,9 @@ def run_plan(
 
 
 def _cmd_eval(args: argparse.Namespace) -> None:
+    from mem1_hf.evaluation.report import render_table
+    from mem1_hf.evaluation.runner import TRAJECTORIES
+
     plan = build_plan(args)
     summary = run_plan(plan)
     print(render_table(summary))
@@ -401,7 +408,9 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
     retrieval = qa.add_mutually_exclusive_group()
     retrieval.add_argument("--corpus", help="corpus JSONL (default: the data's corpus.jsonl)")
     retrieval.add_argument("--index", help="index directory from `mem1 index`")
-    qa.add_argument("--retriever", choices=("bm25", "dense"), default="bm25")
+    qa.add_argument(
+        "--retriever", choices=("bm25", "dense"), default=None, help="default bm25; with --index: must match"
+    )
     qa.add_argument("--embedder", default=None, help="dense only: sentence-transformers path or Hub id")
     shop = p.add_argument_group("WebShop")
     shop.add_argument("--products", default=None, help="product file (default: $MEM1_WEBSHOP_PRODUCTS)")
