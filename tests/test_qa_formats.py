@@ -35,7 +35,9 @@ def test_2wikimultihopqa_as_json_list_and_json_lines(path):
     assert records[0].gold_titles == ["Polish-Russian War (film)", "Xawery Żuławski"]
     docs = build_corpus(path)
     assert len(docs) == 8 and docs[1].title == '"Xawery Żuławski"'
-    assert docs[1].text.startswith("Xawery Żuławski (born 22 December 1971 in Warsaw) is a Polish film director. He")
+    assert docs[1].text.startswith(
+        "Xawery Żuławski (born 22 December 1971 in Warsaw) is a Polish film director. He"
+    )
     assert len(build_corpus(path, max_questions=1)) == 2
 
 
@@ -97,7 +99,10 @@ def test_any_layout_by_fields_in_corpus_and_compose(tmp_path):
     composed = tmp_path / "own"
     argv = ["compose", "--source", f"caps={OWN}", "--objectives", "2", "--split", "test=0.5", "--out"]
     assert main([*argv, str(composed), *OWN_FLAGS]) == 0
-    rows = [*load_from_disk(str(composed / "arrow"))["test"], *load_from_disk(str(composed / "arrow"))["train"]]
+    rows = [
+        *load_from_disk(str(composed / "arrow"))["test"],
+        *load_from_disk(str(composed / "arrow"))["train"],
+    ]
     assert sorted(i for r in rows for i in r["source_ids"]) == ["x1", "x2", "x3", "x4"]
     assert ["Paris", "City of Paris"] in [a for r in rows for a in r["answers"]]
     assert len((composed / "corpus.jsonl").read_text().splitlines()) == 4

@@ -24,7 +24,9 @@ NQ_CORPUS = SHARED_DATA / "nq" / "nq_gold_passages.corpus.jsonl"
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_limits", ROOT / "benchmarks" / "retrieval_server_load.py")
+    spec = importlib.util.spec_from_file_location(
+        "bench_limits", ROOT / "benchmarks" / "retrieval_server_load.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -113,6 +115,12 @@ def test_help_states_limits_and_no_authentication(capsys):
     with pytest.raises(SystemExit):
         main(["serve-retriever", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    for phrase in ("--max-topk", "(default 100)", "--max-query-chars", "--max-body-bytes", "No authentication"):
+    for phrase in (
+        "--max-topk",
+        "(default 100)",
+        "--max-query-chars",
+        "--max-body-bytes",
+        "No authentication",
+    ):
         assert phrase in text
     assert "MEM1_RETRIEVER_TOKEN" in text and "127.0.0.1" in text

@@ -145,7 +145,9 @@ def test_pipeline_generation_settings_are_checked_before_generating(tokenizer, t
 
 
 def test_cli_negative_temperature(capsys):
-    one_error(capsys, ["run", "--corpus", str(SMALL_CORPUS), "--temperature", "-1", "q"], "--temperature must be")
+    one_error(
+        capsys, ["run", "--corpus", str(SMALL_CORPUS), "--temperature", "-1", "q"], "--temperature must be"
+    )
 
 
 def test_from_corpus_with_strings_or_empty_contents():
@@ -184,7 +186,11 @@ def test_retriever_or_embedder_that_disagree_with_the_index(index, capsys):
     with pytest.raises(Mem1InputError, match="--embedder applies only to dense"):
         LocalRetrievalEnv.load(index, embedder="intfloat/e5-base-v2")
     one_error(capsys, ["run", "--index", str(index), "--retriever", "dense", "q"], "is a bm25 index")
-    one_error(capsys, ["serve-retriever", "--index", str(index), "--retriever", "dense", "--port", "0"], "bm25 index")
+    one_error(
+        capsys,
+        ["serve-retriever", "--index", str(index), "--retriever", "dense", "--port", "0"],
+        "bm25 index",
+    )
 
 
 def test_dense_index_refuses_another_embedder(tmp_path):

@@ -35,7 +35,9 @@ def test_redirect_to_another_host_gets_no_key(two_servers, status):
     target = other.url.replace("127.0.0.1", "localhost")
     serper.script = [(status, {"Location": target}, "{}")]
     env = WebSearchEnv(api_key=KEY, base_url=serper.url, max_retries=0)
-    with pytest.raises(WebSearchError, match=rf"redirected \(HTTP {status}\) to localhost:\d+; not following"):
+    with pytest.raises(
+        WebSearchError, match=rf"redirected \(HTTP {status}\) to localhost:\d+; not following"
+    ):
         env.search(["capital of France"])
     assert len(serper.requests) == 1 and serper.requests[0][0]["X-API-KEY"] == KEY
     assert other.requests == []  # the other host never saw the request, let alone the key

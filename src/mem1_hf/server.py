@@ -290,7 +290,10 @@ def register_cli(subparsers: Any) -> None:
     serve.add_argument("--port", type=int, default=8013)
     serve.add_argument("--topk", type=int, default=3, help="documents per query when a request gives none")
     serve.add_argument(
-        "--max-topk", type=int, default=defaults.max_topk, help="largest topk a request may ask (default %(default)s)"
+        "--max-topk",
+        type=int,
+        default=defaults.max_topk,
+        help="largest topk a request may ask (default %(default)s)",
     )
     serve.add_argument(
         "--max-query-chars",
@@ -299,7 +302,10 @@ def register_cli(subparsers: Any) -> None:
         help="longest query in characters (default %(default)s)",
     )
     serve.add_argument(
-        "--max-queries", type=int, default=defaults.max_queries, help="queries per request (default %(default)s)"
+        "--max-queries",
+        type=int,
+        default=defaults.max_queries,
+        help="queries per request (default %(default)s)",
     )
     serve.add_argument(
         "--max-body-bytes",

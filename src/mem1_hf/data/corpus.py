@@ -227,7 +227,12 @@ _EXTRACTORS = {
     "musique": _musique_context,
 }
 #: the field holding each QA format's paragraphs, named when a record lacks it
-_CONTEXT_FIELD = {"hotpotqa": "context", "2wikimultihopqa": "context", "hotpotqa_ircot": "contexts", "musique": "paragraphs"}
+_CONTEXT_FIELD = {
+    "hotpotqa": "context",
+    "2wikimultihopqa": "context",
+    "hotpotqa_ircot": "contexts",
+    "musique": "paragraphs",
+}
 
 
 def _hotpot_passages(
@@ -245,7 +250,9 @@ def _hotpot_passages(
         if max_questions is not None and count >= max_questions:
             return
         if key not in record:
-            raise Mem1InputError(f'{where}: the record has no "{key}" (its paragraphs), so no passages to index')
+            raise Mem1InputError(
+                f'{where}: the record has no "{key}" (its paragraphs), so no passages to index'
+            )
         try:
             yield from extract(record)
         except (KeyError, TypeError, ValueError) as err:
@@ -335,7 +342,9 @@ def _mapped_passages(
                 keys = [text_key] if text_key else ["text", "paragraph_text", "contents", "sentences"]
                 text = next((get_field(item, k) for k in keys if get_field(item, k) is not None), None)
                 if text is None:
-                    raise Mem1InputError(f'{where}: a passage has no text field ({", ".join(keys)}; --text-field)')
+                    raise Mem1InputError(
+                        f"{where}: a passage has no text field ({', '.join(keys)}; --text-field)"
+                    )
                 yield _text(get_field(item, title_key)), _text(text)
             else:
                 raise Mem1InputError(f"{where}: a passage is neither an object nor a [title, text] pair")

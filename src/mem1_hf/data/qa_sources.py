@@ -217,9 +217,7 @@ def musique_record(record: dict[str, Any], source: str, where: str) -> QARecord 
     if not isinstance(answer, str):
         raise Mem1InputError(f'{where}: field "answer" must be a string')
     paragraphs = record.get("paragraphs") or []
-    titles = _titles(
-        p.get("title", "") for p in paragraphs if isinstance(p, dict) and p.get("is_supporting")
-    )
+    titles = _titles(p.get("title", "") for p in paragraphs if isinstance(p, dict) and p.get("is_supporting"))
     return QARecord(
         source=source,
         id=_record_id(record, question),
@@ -236,12 +234,14 @@ def mapped_record(fields: FieldMap) -> Callable[[dict[str, Any], str, str], QARe
     def convert(record: dict[str, Any], source: str, where: str) -> QARecord:
         value = get_field(record, question_key)
         if not isinstance(value, str) or not value.strip():
-            raise Mem1InputError(f'{where}: field "{question_key}" must be a non-empty string (--question-field)')
+            raise Mem1InputError(
+                f'{where}: field "{question_key}" must be a non-empty string (--question-field)'
+            )
         question = " ".join(value.split())
         keys = [fields.answers] if fields.answers else list(_ANSWER_KEYS)
         key = next((k for k in keys if get_field(record, k) is not None), None)
         if key is None:
-            raise Mem1InputError(f'{where}: no gold answers in field {" / ".join(keys)} (--answers-field)')
+            raise Mem1InputError(f"{where}: no gold answers in field {' / '.join(keys)} (--answers-field)")
         record_id = get_field(record, fields.id) if fields.id else None
         if fields.id and (record_id is None or not str(record_id).strip()):
             raise Mem1InputError(f'{where}: no id in field "{fields.id}" (--id-field)')

@@ -107,7 +107,9 @@ def _check_embedder(directory: Path, manifest: dict[str, Any], embedder: str | N
     if embedder is None:
         return
     if manifest["retriever"] != "dense":
-        raise Mem1InputError(f"{directory} is a {manifest['retriever']} index; --embedder applies only to dense")
+        raise Mem1InputError(
+            f"{directory} is a {manifest['retriever']} index; --embedder applies only to dense"
+        )
     if manifest["embedder_is_default"]:
         same = Path(embedder).resolve() == Path(default_embedder_path()).resolve()
         saved = "the default all-MiniLM-L6-v2"
@@ -300,7 +302,9 @@ class LocalRetrievalEnv(SearchEnvironment):
             )
         kind = manifest["retriever"]
         if retriever is not None and retriever != kind:
-            raise Mem1InputError(f"{directory} is a {kind} index, not {retriever}; drop --retriever or rebuild")
+            raise Mem1InputError(
+                f"{directory} is a {kind} index, not {retriever}; drop --retriever or rebuild"
+            )
         _check_embedder(directory, manifest, embedder)
         docs = corpus_io.read_corpus(directory / _CORPUS)
         if len(docs) != manifest["corpus_size"]:

@@ -108,7 +108,11 @@ def post_with_retries(
         reason = None
         try:
             response = session.post(
-                url, json=payload, headers=dict(headers or {}), timeout=timeout, allow_redirects=allow_redirects
+                url,
+                json=payload,
+                headers=dict(headers or {}),
+                timeout=timeout,
+                allow_redirects=allow_redirects,
             )
         except requests.RequestException as err:
             reason = _reason(err)

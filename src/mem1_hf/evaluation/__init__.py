@@ -42,6 +42,7 @@ def __getattr__(name: str) -> Any:
         return getattr(importlib.import_module(f"mem1_hf.evaluation.{_EXPORTS[name]}"), name)
     raise AttributeError(f"module 'mem1_hf.evaluation' has no attribute {name!r}")
 
+
 __all__ = [
     "EvalJob",
     "build_summary",

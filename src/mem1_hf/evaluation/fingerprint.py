@@ -9,7 +9,7 @@ the same folder at the same time.
 Example:
     >>> sha256_json({"b": [1, 2], "a": "x"}) == sha256_json({"a": "x", "b": [1, 2]})
     True
-    >>> short_hash("0123456789abcdef0123")
+    >>> short_hash("0123456789abcdef" * 4)
     '0123456789ab…'
 """
 
