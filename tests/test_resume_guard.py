@@ -79,6 +79,7 @@ def test_resume_with_other_corpus_index_or_questions_is_refused(tmp_path, corpor
     refused(*_qa(out, "--index", str(index)), match="corpus_sha256")
     refused(*_qa(out, "--corpus", str(first), "--test-fraction", "0.2"), match="test_fraction: 0.1 -> 0.2")
     refused(*_qa(out, "--corpus", str(first), "--source-limit", "30"), match="source_limit: 20 -> 30")
+    refused(*_qa(out, "--corpus", str(first), "--retriever", "dense"), match="retriever: 'bm25' -> 'dense'")
     assert len((out / "trajectories.jsonl").read_text().splitlines()) == 1
 
 
