@@ -130,10 +130,10 @@ def test_pipeline_generation_settings_are_checked_before_generating(tokenizer, t
     ModelPolicy.generate = lambda self, rs: calls.append(rs) or original(self, rs)
     try:
         for kwargs, match in (
-            ({"max_new_tokens": 0}, "max_new_tokens must be an integer >= 1"),
+            ({"max_new_tokens": 0}, "max_new_tokens must be"),
             ({"batch_size": 0}, "batch_size must be an integer >= 1"),
-            ({"temperature": -1.0}, "temperature must be a number >= 0"),
-            ({"do_sample": True, "temperature": -1.0}, "temperature must be a number >= 0"),
+            ({"temperature": -1.0}, "temperature must be"),
+            ({"do_sample": True, "temperature": -1.0}, "temperature must be"),
             ({"do_sample": True, "top_p": 0}, "top_p must be in"),
         ):
             with pytest.raises(Mem1InputError, match=match):
@@ -146,7 +146,7 @@ def test_pipeline_generation_settings_are_checked_before_generating(tokenizer, t
 
 def test_cli_negative_temperature(capsys):
     one_error(
-        capsys, ["run", "--corpus", str(SMALL_CORPUS), "--temperature", "-1", "q"], "--temperature must be"
+        capsys, ["run", "--corpus", str(SMALL_CORPUS), "--temperature", "-1", "q"], "temperature must be >= 0"
     )
 
 

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
-
 from mem1_hf._lazy import call_when_imported
-from mem1_hf.errors import Mem1InputError
+from mem1_hf.errors import Mem1EnvironmentError, Mem1InputError
+from mem1_hf.version import __version__
 
 
 def register_pipeline() -> None:
@@ -38,4 +37,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'mem1_hf' has no attribute {name!r}")
 
 
-__all__ = ["MEM1Pipeline", "Mem1InputError", "__version__", "register_pipeline"]
+__all__ = ["MEM1Pipeline", "Mem1EnvironmentError", "Mem1InputError", "__version__", "register_pipeline"]

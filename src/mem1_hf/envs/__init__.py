@@ -1,4 +1,10 @@
-"""Environments the MEM1 agent acts in; retrieval over a local corpus lives here.
+"""Environments the MEM1 agent acts in.
+
+* search environments (:class:`SearchEnvironment`): :class:`LocalRetrievalEnv` (a corpus with
+  a BM25 or dense index from :mod:`mem1_hf.envs.retrieval`), :class:`RemoteRetrievalEnv` (any
+  Search-R1 / MEM1 retrieval server, e.g. :mod:`mem1_hf.envs.retrieval_server`) and
+  :class:`WebSearchEnv` (Serper); their HTTP retries live in :mod:`mem1_hf.envs.http`;
+* :class:`WebShopEnv` (:mod:`mem1_hf.envs.webshop`), the WebShop text shop.
 
 Example:
     >>> from mem1_hf.envs import LocalRetrievalEnv
@@ -8,30 +14,13 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
-# names -> submodule, imported on first use: `mem1 --help` and the data layer (which needs only
-# ``Document``) do not pay for numpy, requests and the retrievers
-_EXPORTS = {
-    "Document": "base",
-    "SearchEnvironment": "base",
-    "render_docs": "base",
-    "BM25Retriever": "bm25",
-    "DenseRetriever": "dense",
-    "default_embedder_path": "dense",
-    "LocalRetrievalEnv": "local_retrieval",
-    "RemoteRetrievalEnv": "remote",
-    "WebSearchEnv": "web_search",
-    "WebShopEnv": "webshop",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"mem1_hf.envs.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'mem1_hf.envs' has no attribute {name!r}")
-
+from mem1_hf.data.documents import Document, render_docs
+from mem1_hf.envs.base import SearchEnvironment
+from mem1_hf.envs.local_retrieval import LocalRetrievalEnv
+from mem1_hf.envs.remote import RemoteRetrievalEnv
+from mem1_hf.envs.retrieval import BM25Retriever, DenseRetriever, default_embedder_path
+from mem1_hf.envs.web_search import WebSearchEnv
+from mem1_hf.envs.webshop import WebShopEnv
 
 __all__ = [
     "BM25Retriever",

@@ -46,6 +46,30 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def retrieval_fingerprint(env: Any) -> dict[str, Any]:
+    """The settings of a retrieval environment that change results, with its corpus hash."""
+    return {
+        "retriever": getattr(env, "kind", type(env).__name__),
+        "embedder": "default"
+        if getattr(env, "embedder_is_default", False)
+        else getattr(env, "embedder", None),
+        "index_type": getattr(getattr(env, "retriever", None), "index_type", None),
+        "corpus_sha256": getattr(env, "fingerprint", None),
+    }
+
+
+def source_hashes(specs: list[str]) -> dict[str, str]:
+    """``--source NAME=PATH``: each local file's SHA-256 (a Hub id stands for itself)."""
+    from mem1_hf.data.compose import parse_source
+    from mem1_hf.data.qa_sources import is_local_spec
+
+    hashes = {}
+    for name, spec in map(parse_source, specs):
+        path = Path(spec).expanduser()
+        hashes[name] = sha256_file(path) if is_local_spec(spec) and path.is_file() else f"hub:{spec}"
+    return hashes
+
+
 def short_hash(value: Any) -> Any:
     """A hash shortened for a message (other values unchanged)."""
     if isinstance(value, str) and len(value) >= 40 and all(c in "0123456789abcdef" for c in value):

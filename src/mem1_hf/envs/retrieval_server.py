@@ -19,7 +19,7 @@ Example:
     $ curl -s localhost:8013/retrieve -H 'content-type: application/json' \\
         -d '{"queries": ["who wrote Hamlet"], "topk": 3, "return_scores": true}'
 
-    >>> from mem1_hf.server import create_app
+    >>> from mem1_hf.envs.retrieval_server import create_app  # doctest: +SKIP
     >>> app = create_app(LocalRetrievalEnv.load("nq-index"))  # doctest: +SKIP
     >>> uvicorn.run(app, host="127.0.0.1", port=8013)  # doctest: +SKIP
 """
@@ -37,12 +37,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from mem1_hf.errors import Mem1InputError
+from mem1_hf.envs.base import DEFAULT_TOPK, SearchEnvironment
+from mem1_hf.envs.remote import DEFAULT_PORT
+from mem1_hf.errors import Mem1EnvironmentError, Mem1InputError
 
 if TYPE_CHECKING:  # fastapi loads only when a server is built: `mem1 --help` stays fast
     from fastapi import FastAPI
-
-    from mem1_hf.envs.base import SearchEnvironment
 
 #: the bearer token a server requires and a client sends, when set
 TOKEN_ENV = "MEM1_RETRIEVER_TOKEN"
@@ -202,8 +202,10 @@ def create_app(
         try:
             with lock:
                 hits = env.search(request.queries, k)
-        except Mem1InputError as err:
+        except Mem1InputError as err:  # the request is wrong
             raise HTTPException(400, str(err)) from None
+        except Mem1EnvironmentError as err:  # the backend behind the server failed
+            raise HTTPException(502, str(err)) from None
         if request.return_scores:
             rows = [
                 [{"document": {"id": d.id, "contents": d.contents}, "score": _score(d.score)} for d in docs]
@@ -287,8 +289,10 @@ def register_cli(subparsers: Any) -> None:
     )
     serve.add_argument("--index", required=True, help="index directory from `mem1 index`")
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0: all; see above)")
-    serve.add_argument("--port", type=int, default=8013)
-    serve.add_argument("--topk", type=int, default=3, help="documents per query when a request gives none")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
+    serve.add_argument(
+        "--topk", type=int, default=DEFAULT_TOPK, help="documents per query when a request gives none"
+    )
     serve.add_argument(
         "--max-topk",
         type=int,
