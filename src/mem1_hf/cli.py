@@ -139,7 +139,6 @@ def _cmd_corpus(args: argparse.Namespace) -> None:
 
 def _cmd_index(args: argparse.Namespace) -> None:
     from mem1_hf.envs import LocalRetrievalEnv
-
     from mem1_hf.envs.local_retrieval import DEFAULT_RETRIEVER
 
     retriever = args.retriever or DEFAULT_RETRIEVER
