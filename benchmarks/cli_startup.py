@@ -42,9 +42,9 @@ def main() -> None:
         result[f"{name}_median_s"] = round(statistics.median(times), 3)
         result[f"{name}_min_s"] = round(min(times), 3)
     probe = (
-        "import sys, contextlib, io\nfrom mem1_hf.cli import build_parser\n"
+        "import sys, contextlib, io\nfrom mem1_hf.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
-        "    build_parser().parse_args(['--help'])\n"
+        "    main(['--help'])\n"
         f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
