@@ -111,7 +111,7 @@ def test_bad_files_give_one_line_with_file_and_line(tmp_path):
     with pytest.raises(Mem1InputError, match=r"no_answer\.jsonl:2: .*no non-empty gold answer") as err:
         read_qa_file(no_answer)
     assert "\n" not in str(err.value)
-    with pytest.raises(Mem1InputError, match="unknown QA format"):
+    with pytest.raises(Mem1InputError, match="unknown QA layout"):
         read_qa_file(NQ_CORPUS)  # a corpus, not questions
     with pytest.raises(Mem1InputError, match="file not found"):
         load_source("nq", tmp_path / "missing.jsonl")

@@ -200,8 +200,8 @@ def test_build_corpus_detects_format():
 
 
 def test_build_corpus_rejects_other_files(tmp_path):
-    assert "unknown format" in _error(build_corpus, NQ_QUESTIONS)  # questions without passages
-    assert "unknown format" in _error(build_corpus, DATA / "webshop" / "human_goals.json")
+    assert "unknown layout" in _error(build_corpus, NQ_QUESTIONS)  # questions without passages
+    assert "unknown layout" in _error(build_corpus, DATA / "webshop" / "human_goals.json")
     assert "not a HotpotQA file" in _error(corpus_from_hotpotqa, NQ_GOLD)
     broken = tmp_path / "broken.json"
     broken.write_text('[{"_id": "a", "context": [["T", ["s"]]]},\n {"_id": ')
@@ -209,7 +209,7 @@ def test_build_corpus_rejects_other_files(tmp_path):
     malformed = tmp_path / "malformed.jsonl"
     line = HOTPOT_IRCOT.open().readline()
     malformed.write_text(line + json.dumps({"question_id": "x", "contexts": [{"title": "T"}]}) + "\n")
-    assert _error(build_corpus, malformed).startswith(f"{malformed}:2: malformed HotpotQA context")
+    assert _error(build_corpus, malformed).startswith(f'{malformed}:2: malformed "contexts"')
     bad_titles = tmp_path / "titles.json"
     bad_titles.write_text(json.dumps({"Paris": ["Capital of France."], "Lyon": [3]}))
     assert "expected {title: [sentences]}" in _error(build_corpus, bad_titles)

@@ -100,7 +100,9 @@ def test_raw_json_is_the_search_r1_api(server_url, local_env, questions):
     # a query matching no indexed word: an empty list of documents, as Search-R1's BM25 server
     assert requests.post(url, json={"queries": ["zzqqxx"], "topk": 3}, timeout=10).json() == {"result": [[]]}
     health = requests.get(f"{server_url}/health", timeout=10).json()
-    assert health == {"status": "ok", "documents": 2600, "retriever": "bm25", "topk": 3}
+    assert {k: health[k] for k in ("status", "documents", "retriever", "topk", "auth")} == {
+        "status": "ok", "documents": 2600, "retriever": "bm25", "topk": 3, "auth": "none",
+    }  # fmt: skip
 
 
 def test_client_reads_results_without_scores_and_flashrag_docs():
@@ -169,7 +171,9 @@ def test_serve_retriever_cli_process(index_dir):
                 break
             except requests.ConnectionError:
                 time.sleep(0.2)
-        assert health == {"status": "ok", "documents": 2600, "retriever": "bm25", "topk": 2}
+        assert {k: health[k] for k in ("status", "documents", "retriever", "topk")} == {
+            "status": "ok", "documents": 2600, "retriever": "bm25", "topk": 2,
+        }  # fmt: skip
         docs = RemoteRetrievalEnv(f"http://127.0.0.1:{port}", topk=2).search(["who wrote Hamlet"])
         assert len(docs[0]) == 2
     finally:

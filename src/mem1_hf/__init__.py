@@ -1,6 +1,8 @@
 """mem1-hf: MEM1 constant-memory agents on the Hugging Face stack.
 
-Importing the package registers the ``"mem1-agent"`` pipeline task with transformers.
+Importing the package makes the ``"mem1-agent"`` pipeline task available to transformers. The
+registration waits until ``transformers.pipelines`` is imported (it needs torch), so importing
+``mem1_hf`` — and ``mem1 --help`` — stays fast.
 
 Example:
     >>> import mem1_hf  # doctest: +SKIP
@@ -10,10 +12,29 @@ Example:
 
 from __future__ import annotations
 
+from typing import Any
+
+from mem1_hf._lazy import call_when_imported
 from mem1_hf.errors import Mem1EnvironmentError, Mem1InputError
-from mem1_hf.pipeline import MEM1Pipeline, register_pipeline
 from mem1_hf.version import __version__
 
-register_pipeline()
+
+def register_pipeline() -> None:
+    """Register ``"mem1-agent"`` with transformers now (idempotent)."""
+    from mem1_hf.pipeline import register_pipeline as register
+
+    register()
+
+
+call_when_imported("transformers.pipelines", register_pipeline)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "MEM1Pipeline":  # imports torch: only when asked for
+        from mem1_hf.pipeline import MEM1Pipeline
+
+        return MEM1Pipeline
+    raise AttributeError(f"module 'mem1_hf' has no attribute {name!r}")
+
 
 __all__ = ["MEM1Pipeline", "Mem1EnvironmentError", "Mem1InputError", "__version__", "register_pipeline"]

@@ -21,18 +21,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
 
-from transformers import HfArgumentParser
-
-from mem1_hf.envs.local_retrieval import RetrievalConfig
+from mem1_hf.data.fields import add_field_args
 from mem1_hf.errors import Mem1EnvironmentError, Mem1InputError
-from mem1_hf.loop import LoopConfig
-from mem1_hf.model_loading import ModelConfig
-from mem1_hf.policy import PolicyConfig
-from mem1_hf.settings import from_args
 
 # Modules that add their own subcommands: each has ``register_cli(subparsers)`` which adds a
 # parser and sets ``func`` (a callable taking the parsed args) with ``set_defaults``.
@@ -45,12 +42,46 @@ PLUGINS: tuple[str, ...] = (
 )
 
 
-#: the dataclasses whose fields are ``mem1 run``'s flags (one source for every default and help)
-RUN_CONFIGS = (LoopConfig, PolicyConfig, ModelConfig, RetrievalConfig)
+#: plugin commands listed by ``mem1 --help`` without importing their module (which may import
+#: torch): command -> (module, one-line help). A plugin missing here is imported eagerly.
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "compose": ("mem1_hf.data.compose", "compose N-objective tasks from QA datasets"),
+    "serve-retriever": (
+        "mem1_hf.envs.retrieval_server",
+        "serve an index over HTTP with the Search-R1/MEM1 retrieval API",
+    ),
+    "webshop": ("mem1_hf.envs.webshop.play", "the WebShop text shopping environment"),
+    "eval": ("mem1_hf.evaluation.cli", "evaluate over composed QA tasks or WebShop goals (resumable)"),
+    "train": ("mem1_hf.train", "train a MEM1 agent (PPO/GRPO or SFT) from a YAML config"),
+}
+_BUILTIN_HELP = {
+    "corpus": "build a retrieval corpus JSONL from QA data files",
+    "index": "build and save a BM25 or dense index of a corpus",
+    "run": "answer one multi-question task",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def run_configs() -> tuple[type, ...]:
+    """The dataclasses whose fields are ``mem1 run``'s flags (one source for every default and help)."""
+    from mem1_hf.envs.local_retrieval import RetrievalConfig
+    from mem1_hf.loop import LoopConfig
+    from mem1_hf.model_loading import ModelConfig
+    from mem1_hf.policy import PolicyConfig
+
+    return (LoopConfig, PolicyConfig, ModelConfig, RetrievalConfig)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "RUN_CONFIGS":  # imports torch: computed when asked for, not at import
+        return run_configs()
+    raise AttributeError(f"module 'mem1_hf.cli' has no attribute {name!r}")
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The ``mem1`` parser; ``run`` and ``eval`` flags are generated from config dataclasses.
+
+    ``command`` (what :func:`main` passes) builds only that subcommand's parser and lists the
+    others by name, so ``mem1 --help`` imports no plugin (and no torch); None builds them all.
 
     Example:
         >>> args = build_parser().parse_args(["run", "--index", "idx", "--max-turns", "3", "q?"])
@@ -60,10 +91,36 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mem1", description="MEM1 constant-memory agents on the Hugging Face stack"
     )
-    # every subcommand parser is an HfArgumentParser: `run` and `eval` take dataclass_types
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=HfArgumentParser)
+    full = lambda name: command is None or command == name  # noqa: E731
+    parser_class: Any = argparse.ArgumentParser
+    if any(full(name) for name in ("run", "eval")):
+        # `run` and `eval` take dataclass_types (transformers, not torch, is imported here)
+        from transformers import HfArgumentParser
 
-    corpus = sub.add_parser("corpus", help="build a retrieval corpus JSONL from QA data files")
+        parser_class = HfArgumentParser
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=parser_class)
+    for name, text in _BUILTIN_HELP.items():
+        if not full(name):
+            sub.add_parser(name, help=text)
+    if full("corpus"):
+        _add_corpus(sub)
+    if full("index"):
+        _add_index(sub)
+    if full("run"):
+        _add_run(sub)
+    lazy = {module: name for name, (module, _) in LAZY_COMMANDS.items()}
+    for module in PLUGINS:
+        name = lazy.get(module)
+        if name is None or full(name):
+            importlib.import_module(module).register_cli(sub)
+        else:
+            sub.add_parser(name, help=LAZY_COMMANDS[name][1], add_help=False)
+    return parser
+
+
+def _add_corpus(sub: Any) -> None:
+
+    corpus = sub.add_parser("corpus", help=_BUILTIN_HELP["corpus"])
     corpus.add_argument(
         "--source", action="append", required=True, help="HotpotQA / NQ-oracle / corpus file (repeatable)"
     )
@@ -71,9 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
     corpus.add_argument(
         "--max-questions", type=int, default=None, help="use only the first N questions of each source"
     )
+    add_field_args(corpus)
     corpus.set_defaults(func=_cmd_corpus)
 
-    index = sub.add_parser("index", help="build and save a BM25 or dense index of a corpus")
+
+def _add_index(sub: Any) -> None:
+    from mem1_hf.envs.local_retrieval import RetrievalConfig
+
+    index = sub.add_parser("index", help=_BUILTIN_HELP["index"])
     index.add_argument("--corpus", required=True, help="corpus JSONL ({id, contents})")
     index.add_argument("--out", required=True, help="index directory to write")
     for name in ("retriever", "embedder"):
@@ -81,38 +143,80 @@ def build_parser() -> argparse.ArgumentParser:
         index.add_argument(f"--{name}", default=field.default, **field.metadata)
     index.set_defaults(func=_cmd_index)
 
-    run = sub.add_parser("run", dataclass_types=RUN_CONFIGS, help="answer one multi-question task")
+
+def _add_run(sub: Any) -> None:
+    run = sub.add_parser("run", dataclass_types=run_configs(), help=_BUILTIN_HELP["run"])
     run.add_argument("questions", nargs="+", help="the task's questions")
     run.add_argument("--json", action="store_true", help="print the result dict as JSON")
     run.set_defaults(func=_cmd_run)
-    for module in PLUGINS:
-        importlib.import_module(module).register_cli(sub)
-    return parser
+
+
+def check_output_file(path: str | Path, flag: str = "--out") -> Path:
+    """Refuse an output file path that is a directory or cannot be written, before any work.
+
+    Example:
+        >>> check_output_file("/", "--out")  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        mem1_hf.errors.Mem1InputError: --out / is a directory; give a file name
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise Mem1InputError(f"{flag} {path} is a directory; give a file name")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:  # write_corpus creates missing folders
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise Mem1InputError(f"{flag} {path}: cannot write into {parent}")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise Mem1InputError(f"{flag} {path}: the file is not writable")
+    return path
 
 
 def _cmd_corpus(args: argparse.Namespace) -> None:
     from mem1_hf.data import build_corpus, dedup_documents, write_corpus
+    from mem1_hf.data.fields import field_map_from_args
 
-    docs = [doc for source in args.source for doc in build_corpus(source, max_questions=args.max_questions)]
+    if args.max_questions is not None and args.max_questions < 1:
+        raise Mem1InputError(f"--max-questions must be >= 1, got {args.max_questions}")
+    check_output_file(args.out)
+    fields = field_map_from_args(args)
+    docs = [
+        doc
+        for source in args.source
+        for doc in build_corpus(source, max_questions=args.max_questions, fields=fields)
+    ]
     if len(args.source) > 1:
         docs = dedup_documents((doc.title.strip('"'), doc.text) for doc in docs)
-    write_corpus(docs, args.out)
+    try:
+        write_corpus(docs, args.out)
+    except OSError as err:
+        raise Mem1InputError(f"cannot write --out {args.out}: {err.strerror}") from None
     print(f"wrote {len(docs)} passages to {args.out}")
 
 
 def _cmd_index(args: argparse.Namespace) -> None:
     from mem1_hf.envs import LocalRetrievalEnv
+    from mem1_hf.envs.local_retrieval import DEFAULT_RETRIEVER
 
-    env = LocalRetrievalEnv.from_corpus(args.corpus, retriever=args.retriever, embedder=args.embedder)
-    env.save(args.out)
-    print(f"indexed {len(env)} passages with {args.retriever} into {args.out}")
+    retriever = args.retriever or DEFAULT_RETRIEVER
+    env = LocalRetrievalEnv.from_corpus(args.corpus, retriever=retriever, embedder=args.embedder)
+    try:
+        env.save(args.out)
+    except OSError as err:
+        raise Mem1InputError(f"cannot write the index to {args.out}: {err.strerror}") from None
+    print(f"indexed {len(env)} passages with {retriever} into {args.out}")
 
 
 def _cmd_run(args: argparse.Namespace) -> None:
     from transformers import pipeline
 
     import mem1_hf  # noqa: F401  (registers the pipeline task)
+    from mem1_hf.envs.local_retrieval import RetrievalConfig
+    from mem1_hf.loop import LoopConfig
+    from mem1_hf.model_loading import ModelConfig
     from mem1_hf.pipeline import normalise_tasks
+    from mem1_hf.policy import PolicyConfig
+    from mem1_hf.settings import from_args
 
     # check the cheap things before loading a model, so a typo fails in a second
     normalise_tasks(args.questions)
@@ -185,8 +289,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from mem1_hf.train import main as train_main
 
         return train_main(argv[1:])
-    args = build_parser().parse_args(argv)
-    try:
+    # the subcommand asked for (the first word); only its parser is built, so `--help` stays fast
+    command = next((a for a in argv if not a.startswith("-")), "")
+    try:  # Ctrl-C while the parser is built or the command starts is an interrupt, not a traceback
+        args = build_parser(command).parse_args(argv)
         args.func(args)
     except Mem1InputError as err:  # the user's mistake
         print(f"error: {err}", file=sys.stderr)

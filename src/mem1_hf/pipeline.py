@@ -101,7 +101,11 @@ class MEM1Pipeline(Pipeline):
     def __call__(self, inputs, batch_size: int | None = None, **kwargs):
         tasks, single = normalise_tasks(inputs)
         pre, forward, post = self._sanitize_parameters(**kwargs)
-        forward = {**self._forward_params, **forward, "batch_size": batch_size or self._batch_size or 1}
+        if batch_size is None:
+            batch_size = self._batch_size or 1
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise Mem1InputError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        forward = {**self._forward_params, **forward, "batch_size": batch_size}
         post = {**self._postprocess_params, **post}
         model_inputs = [self.preprocess(questions, index=i, **pre) for i, questions in enumerate(tasks)]
         outputs = self.forward(model_inputs, **forward)

@@ -27,6 +27,7 @@ from transformers import DynamicCache, GenerationConfig, LogitsProcessorList, St
 from mem1_hf.errors import Mem1InputError
 from mem1_hf.generation import BanStrings, StopOnTags
 from mem1_hf.prompts import PromptProfile
+from mem1_hf.sampling import check_sampling
 
 
 @dataclass
@@ -130,6 +131,8 @@ class ModelPolicy:
         self.generation_config = generation_config or PolicyConfig().generation_config()
         if not self.generation_config.max_new_tokens or self.generation_config.max_new_tokens < 1:
             raise Mem1InputError("generation_config.max_new_tokens must be >= 1")
+        # before the first turn, not deep inside generate after the model has started
+        check_sampling(self.generation_config.max_new_tokens, vars(self.generation_config))
         self.reuse_prompt_cache = reuse_prompt_cache
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self._prompt_kv: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}

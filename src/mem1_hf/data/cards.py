@@ -2,7 +2,8 @@
 
 The template is ``dataset_cards/mem1_composed.md`` (Jinja, rendered by
 ``huggingface_hub.DatasetCard.from_template``). The YAML metadata carries the sources'
-licences (HotpotQA CC BY-SA 4.0, NQ CC BY-SA 3.0), ``task_categories``, ``source_datasets``,
+licences (HotpotQA CC BY-SA 4.0, NQ CC BY-SA 3.0, 2WikiMultihopQA Apache-2.0, MuSiQue
+CC BY 4.0; from the sources actually used), ``task_categories``, ``source_datasets``,
 ``size_categories`` and the ``configs`` that point ``load_dataset`` at the parquet files.
 
 ``DatasetCard.validate()`` asks the Hub; :func:`validate_card` checks the same metadata
@@ -51,6 +52,12 @@ class SourceLicense:
     license: str
     hub_id: str | None
     attribution: str
+    name: str | None = None
+
+    @property
+    def source_dataset(self) -> str | None:
+        """What ``source_datasets`` lists: the Hub id, else the dataset's name."""
+        return self.hub_id or self.name
 
 
 KNOWN_SOURCES: dict[str, SourceLicense] = {
@@ -72,8 +79,30 @@ KNOWN_SOURCES: dict[str, SourceLicense] = {
             "released by Liu et al., *Lost in the Middle*, TACL 2024."
         ),
     ),
+    "2wikimultihopqa": SourceLicense(
+        license="apache-2.0",
+        hub_id=None,
+        name="2WikiMultihopQA",
+        attribution=(
+            "2WikiMultihopQA, Ho et al., *Constructing A Multi-hop QA Dataset for Comprehensive "
+            "Evaluation of Reasoning Steps*, COLING 2020 (https://github.com/Alab-NII/2wikimultihop), "
+            "Apache-2.0 (the repository's licence); paragraphs from Wikipedia."
+        ),
+    ),
+    "musique": SourceLicense(
+        license="cc-by-4.0",
+        hub_id=None,
+        name="MuSiQue",
+        attribution=(
+            "MuSiQue, Trivedi et al., *MuSiQue: Multihop Questions via Single-hop Question "
+            "Composition*, TACL 2022 (https://github.com/StonyBrookNLP/musique), CC BY 4.0."
+        ),
+    ),
     "other": SourceLicense(license="unknown", hub_id=None, attribution=""),
 }
+
+#: QA formats that name their dataset (format -> kind)
+_FORMAT_KINDS = {"nq_oracle": "nq", "2wikimultihopqa": "2wikimultihopqa", "musique": "musique"}
 
 
 def source_kind(name: str, origin: str, fmt: str | None = None) -> str:
@@ -82,12 +111,18 @@ def source_kind(name: str, origin: str, fmt: str | None = None) -> str:
     Example:
         >>> source_kind("nq", "NQ-open.dev.jsonl", "qa_jsonl"), source_kind("x", "hotpot_qa")
         ('nq', 'hotpotqa')
+        >>> source_kind("hotpotqa", "musique_ans_v1.0_dev.jsonl", "musique")
+        'musique'
     """
     if fmt and fmt.startswith("hotpotqa"):
         return "hotpotqa"
-    if fmt == "nq_oracle":
-        return "nq"
+    if fmt in _FORMAT_KINDS:
+        return _FORMAT_KINDS[fmt]
     text = f"{name} {Path(origin).name}".lower()
+    if "musique" in text:
+        return "musique"
+    if "2wiki" in text:
+        return "2wikimultihopqa"
     if "hotpot" in text:
         return "hotpotqa"
     if "nq" in re.split(r"[^a-z0-9]+", text) or "natural_questions" in text:
@@ -114,7 +149,7 @@ def card_data(manifest: Mapping[str, Any]):
 
     kinds = [KNOWN_SOURCES[s["kind"]] for s in manifest["sources"]]
     licenses = list(dict.fromkeys(k.license for k in kinds))
-    hub_ids = list(dict.fromkeys(k.hub_id for k in kinds if k.hub_id)) or ["original"]
+    hub_ids = list(dict.fromkeys(k.source_dataset for k in kinds if k.source_dataset)) or ["original"]
     splits = list(manifest["counts"])
     return DatasetCardData(
         language=["en"],

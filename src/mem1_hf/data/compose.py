@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from mem1_hf.data.documents import Document
+from mem1_hf.data.fields import FieldMap, add_field_args, field_map_from_args
 from mem1_hf.data.qa_sources import (
     FORMATS_WITH_PASSAGES,
     QARecord,
@@ -286,12 +287,14 @@ def _strip_title(title: str) -> str:
 
 
 def build_sources_corpus(
-    local_sources: Sequence[tuple[str, Path]], limit: int | None
+    local_sources: Sequence[tuple[str, Path]], limit: int | None, fields: FieldMap | None = None
 ) -> list[Document] | None:
     """The deduplicated passages of local sources that carry them (None if none do)."""
     from mem1_hf.data.corpus import build_corpus, dedup_documents
 
-    docs = [doc for _, path in local_sources for doc in build_corpus(path, max_questions=limit)]
+    docs = [
+        doc for _, path in local_sources for doc in build_corpus(path, max_questions=limit, fields=fields)
+    ]
     if not docs:
         return None
     return dedup_documents((_strip_title(doc.title), doc.text) for doc in docs)
@@ -303,11 +306,16 @@ def _origin(spec: str) -> str:
 
 
 def compose(
-    sources: Sequence[tuple[str, str | Path]], config: ComposeConfig, command: str | None = None
+    sources: Sequence[tuple[str, str | Path]],
+    config: ComposeConfig,
+    command: str | None = None,
+    fields: FieldMap | None = None,
 ) -> Composition:
     """Load the sources (local files or Hub ids), compose the tasks, build the corpus.
 
     ``sources`` is a list of ``(name, file path or Hub id)``; names become ``data_source``.
+    ``fields`` (``--question-field`` …) applies to every local source: it reads a layout that is
+    not detected.
 
     Example:
         >>> result = compose([("hotpotqa", "hotpotqa_train_100.json"), ("nq", "NQ-open.dev.jsonl")],
@@ -328,9 +336,10 @@ def compose(
     for name, spec in tqdm(sources, desc="loading sources", unit="source", disable=None):
         spec = str(spec)
         local = is_local_spec(spec)
-        fmt = detect_qa_format(Path(spec).expanduser()) if local else "hub"
-        records_by_source[name] = load_source(name, spec, limit=config.limit)
-        if fmt in FORMATS_WITH_PASSAGES:
+        mapped = local and fields is not None and fields.for_qa
+        fmt = ("mapped" if mapped else detect_qa_format(Path(spec).expanduser())) if local else "hub"
+        records_by_source[name] = load_source(name, spec, limit=config.limit, fields=fields)
+        if fmt in FORMATS_WITH_PASSAGES or (local and fields is not None and fields.for_passages):
             with_passages.append((name, Path(spec).expanduser()))
         info.append({"name": name, "origin": _origin(spec), "format": fmt, "local": local})
     records_by_source, repeated = drop_repeated_questions(records_by_source)
@@ -341,7 +350,7 @@ def compose(
     for entry in info:
         entry["questions"] = len(records_by_source[entry["name"]])
         entry["kind"] = source_kind(entry["name"], entry["origin"], entry["format"])
-    corpus = build_sources_corpus(with_passages, config.limit)
+    corpus = build_sources_corpus(with_passages, config.limit, fields)
     manifest = {
         "command": command or command_line(sources, config),
         **{k: v for k, v in asdict(config).items() if k != "splits"},
@@ -363,7 +372,12 @@ def compose(
     return Composition(dataset=dataset, manifest=manifest, corpus=corpus)
 
 
-def command_line(sources: Sequence[tuple[str, str | Path]], config: ComposeConfig, out: str = "OUT") -> str:
+def command_line(
+    sources: Sequence[tuple[str, str | Path]],
+    config: ComposeConfig,
+    out: str = "OUT",
+    fields: FieldMap | None = None,
+) -> str:
     """The ``mem1 compose`` command that reproduces a composition (local files by name only).
 
     Example:
@@ -381,6 +395,9 @@ def command_line(sources: Sequence[tuple[str, str | Path]], config: ComposeConfi
         parts.append(f"--limit {config.limit}")
     if config.prompt_profile != ComposeConfig.prompt_profile:
         parts.append(f"--prompt-profile {config.prompt_profile}")
+    for name, value in asdict(fields or FieldMap()).items():
+        if value:
+            parts.append(f"--{name}-field {value}")
     parts.append(f"--out {out}")
     return " ".join(parts)
 
@@ -504,7 +521,9 @@ def _cmd_compose(args: argparse.Namespace) -> None:
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.overwrite:  # fail before the slow part
         raise Mem1InputError(f"{out} is not empty; pass --overwrite to replace a previous composition")
-    result = compose(sources, config, command=command_line(sources, config, out=out.name))
+    field_map = field_map_from_args(args)
+    command = command_line(sources, config, out=out.name, fields=field_map)
+    result = compose(sources, config, command=command, fields=field_map)
     write_composed(result, out, overwrite=args.overwrite)
     counts = ", ".join(f"{split} {n}" for split, n in result.manifest["counts"].items())
     corpus = result.manifest["corpus"]
@@ -527,7 +546,8 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
         "compose",
         help="compose N-objective tasks from QA datasets",
         description="Compose N-objective MEM1 tasks from single-question QA datasets "
-        "(local HotpotQA / NQ files, any question+answers JSONL, or Hub ids).",
+        "(local HotpotQA, 2WikiMultihopQA, MuSiQue, NQ files, any question+answers JSON/JSONL, any "
+        "other layout with the --*-field flags, or Hub ids).",
     )
     parser.add_argument(
         "--source",
@@ -560,5 +580,6 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--prompt-profile", choices=QA_PROFILES, default=defaults.prompt_profile)
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--overwrite", action="store_true", help="replace a previous composition in --out")
+    add_field_args(parser)
     parser.set_defaults(func=_cmd_compose)
     return parser

@@ -24,11 +24,21 @@ from pathlib import Path
 from typing import Any
 
 from mem1_hf.data.documents import Document
+from mem1_hf.data.fields import FieldMap, get_field, layouts_message
 from mem1_hf.data.files import first_line, iter_jsonl, load_json
 from mem1_hf.errors import Mem1InputError
 
 #: format names returned by :func:`detect_format`
-FORMATS = ("corpus", "hotpotqa", "hotpotqa_ircot", "hotpotqa_titles", "nq_oracle")
+FORMATS = (
+    "corpus",
+    "passages",
+    "hotpotqa",
+    "2wikimultihopqa",
+    "hotpotqa_ircot",
+    "hotpotqa_titles",
+    "musique",
+    "nq_oracle",
+)
 
 # IRCoT joined HotpotQA sentences with " " although each sentence after the first already
 # starts with its own space, leaving two spaces at sentence boundaries. Folding exactly that
@@ -139,14 +149,37 @@ def _ircot_context(record: dict[str, Any]) -> Iterator[tuple[str, str]]:
         yield str(paragraph["title"]), _IRCOT_SENTENCE_GAP.sub(" ", paragraph["paragraph_text"])
 
 
-def _numbered_records(path: str | Path, fmt: str, data: Any) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Yield ``(where, record)``; ``where`` is ``file:line`` for JSONL, a record number otherwise."""
-    if fmt == "hotpotqa_ircot":
+def _numbered_records(path: str | Path, data: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield ``(where, record)``: ``file:line`` for JSON lines (``data`` None), a record number otherwise."""
+    if data is None:
         for lineno, record in iter_jsonl(path):
             yield f"{path}:{lineno}", record
-    else:
-        for number, record in enumerate(data, start=1):
-            yield f"{path}: record {number}", record
+        return
+    for number, record in enumerate(data, start=1):
+        where = f"{path}: record {number}"
+        if not isinstance(record, dict):
+            raise Mem1InputError(f"{where}: expected a JSON object, got {type(record).__name__}")
+        yield where, record
+
+
+def _musique_context(record: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    for paragraph in record["paragraphs"]:
+        yield str(paragraph["title"]), paragraph["paragraph_text"]
+
+
+_EXTRACTORS = {
+    "hotpotqa": _hotpot_context,
+    "2wikimultihopqa": _hotpot_context,
+    "hotpotqa_ircot": _ircot_context,
+    "musique": _musique_context,
+}
+#: the field holding each QA format's paragraphs, named when a record lacks it
+_CONTEXT_FIELD = {
+    "hotpotqa": "context",
+    "2wikimultihopqa": "context",
+    "hotpotqa_ircot": "contexts",
+    "musique": "paragraphs",
+}
 
 
 def _hotpot_passages(
@@ -158,25 +191,28 @@ def _hotpot_passages(
         except TypeError as err:
             raise Mem1InputError(f"{path}: expected {{title: [sentences]}} ({err})") from err
         return
-    extract = _ircot_context if fmt == "hotpotqa_ircot" else _hotpot_context
-    for count, (where, record) in enumerate(_numbered_records(path, fmt, data)):
+    extract = _EXTRACTORS[fmt]
+    key = _CONTEXT_FIELD[fmt]
+    for count, (where, record) in enumerate(_numbered_records(path, data)):
         if max_questions is not None and count >= max_questions:
             return
+        if key not in record:
+            raise Mem1InputError(
+                f'{where}: the record has no "{key}" (its paragraphs), so no passages to index'
+            )
         try:
             yield from extract(record)
         except (KeyError, TypeError, ValueError) as err:
-            raise Mem1InputError(
-                f"{where}: malformed HotpotQA context ({type(err).__name__}: {err})"
-            ) from err
+            raise Mem1InputError(f'{where}: malformed "{key}" ({type(err).__name__}: {err})') from err
 
 
 def corpus_from_hotpotqa(path: str | Path, max_questions: int | None = None) -> list[Document]:
     """Build a corpus from the context paragraphs of a HotpotQA file.
 
-    Accepts the original JSON list (``context: [[title, [sentences]]]``, also HF's
-    ``{"title", "sentences"}`` layout), IRCoT's JSONL (``contexts: [{title,
-    paragraph_text}]``) and a ``{title: [sentences]}`` corpus JSON (``max_questions`` does not
-    apply to the latter). Sentences are joined as the paragraph reads.
+    Accepts the original JSON list or JSON lines (``context: [[title, [sentences]]]``, also HF's
+    ``{"title", "sentences"}`` layout; 2WikiMultihopQA uses the same), IRCoT's JSONL
+    (``contexts: [{title, paragraph_text}]``) and a ``{title: [sentences]}`` corpus JSON
+    (``max_questions`` does not apply to the latter). Sentences are joined as the paragraph reads.
 
     Example:
         >>> docs = corpus_from_hotpotqa("hotpotqa_train_100.json")  # doctest: +SKIP
@@ -184,7 +220,7 @@ def corpus_from_hotpotqa(path: str | Path, max_questions: int | None = None) -> 
         994
     """
     fmt, data = _detect(path)
-    if fmt not in ("hotpotqa", "hotpotqa_ircot", "hotpotqa_titles"):
+    if fmt not in ("hotpotqa", "2wikimultihopqa", "hotpotqa_ircot", "hotpotqa_titles"):
         raise Mem1InputError(f"{path}: not a HotpotQA file (detected format {fmt!r})")
     return dedup_documents(_hotpot_passages(path, fmt, data, max_questions))
 
@@ -220,35 +256,83 @@ def corpus_from_nq_oracle(path: str | Path, max_questions: int | None = None) ->
     return dedup_documents(passages())
 
 
+# ----------------------------------------------------------------------------- field mapping
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list):  # sentences
+        return "".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def _mapped_passages(
+    path: str | Path, data: Any, fields: FieldMap, max_questions: int | None
+) -> Iterator[tuple[str, str]]:
+    """Passages of a user-described layout: a list per record (``passages``) or one per record."""
+    title_key, text_key = fields.title or "title", fields.text
+    for count, (where, record) in enumerate(_numbered_records(path, data)):
+        if fields.passages is None:  # one passage per record
+            text = get_field(record, text_key) if text_key else None
+            if text is None:
+                raise Mem1InputError(f'{where}: no field "{text_key}" (--text-field)')
+            yield _text(get_field(record, title_key)), _text(text)
+            continue
+        if max_questions is not None and count >= max_questions:
+            return
+        items = get_field(record, fields.passages)
+        if not isinstance(items, list):
+            raise Mem1InputError(f'{where}: field "{fields.passages}" (--passages-field) is not a list')
+        for item in items:
+            if isinstance(item, (list, tuple)) and len(item) == 2:  # HotpotQA-style [title, sentences]
+                yield _text(item[0]), _text(item[1])
+            elif isinstance(item, dict):
+                keys = [text_key] if text_key else ["text", "paragraph_text", "contents", "sentences"]
+                text = next((get_field(item, k) for k in keys if get_field(item, k) is not None), None)
+                if text is None:
+                    raise Mem1InputError(
+                        f"{where}: a passage has no text field ({', '.join(keys)}; --text-field)"
+                    )
+                yield _text(get_field(item, title_key)), _text(text)
+            else:
+                raise Mem1InputError(f"{where}: a passage is neither an object nor a [title, text] pair")
+
+
 # ----------------------------------------------------------------------------- detection
 
 
 def _record_format(record: Any) -> str | None:
     if not isinstance(record, dict):
         return None
-    for key, fmt in (("contents", "corpus"), ("contexts", "hotpotqa_ircot"), ("ctxs", "nq_oracle")):
+    for key, fmt in (
+        ("contents", "corpus"),
+        ("contexts", "hotpotqa_ircot"),
+        ("ctxs", "nq_oracle"),
+        ("paragraphs", "musique"),
+        ("evidences", "2wikimultihopqa"),
+        ("context", "hotpotqa"),
+        ("supporting_facts", "hotpotqa"),
+    ):
         if key in record:
             return fmt
-    return "hotpotqa" if "context" in record else None
+    if "text" in record and "question" not in record:
+        return "passages"  # {id, title, text} lines or [{title, text}]
+    return None
 
 
 def _unknown_format(path: str | Path) -> Mem1InputError:
-    return Mem1InputError(
-        f"{path}: unknown format (expected corpus JSONL, HotpotQA JSON or IRCoT JSONL, "
-        "a {title: [sentences]} JSON object, or NQ-open oracle JSONL)"
-    )
+    return Mem1InputError(f"{path}: unknown layout; {layouts_message()}")
 
 
 def _detect(path: str | Path) -> tuple[str, Any]:
-    """Return ``(format, whole JSON document or None)`` so callers need not load it twice."""
+    """Return ``(format, whole JSON document, or None for JSON lines)``."""
     first = first_line(path)
     try:
         head = json.loads(first)
     except json.JSONDecodeError:
         head = None  # a pretty-printed JSON document, or a broken first line
     fmt = _record_format(head)
-    if fmt in ("corpus", "hotpotqa_ircot", "nq_oracle"):
-        return fmt, None
+    if fmt is not None:
+        return fmt, None  # JSON lines
     if first[:1] not in "[{":
         raise _unknown_format(path)
     try:
@@ -257,8 +341,10 @@ def _detect(path: str | Path) -> tuple[str, Any]:
         if head is not None:  # JSON lines of an unknown kind, not a broken JSON document
             raise _unknown_format(path) from None
         raise
-    if isinstance(data, list) and data and _record_format(data[0]) == "hotpotqa":
-        return "hotpotqa", data
+    if isinstance(data, list) and data:
+        fmt = _record_format(data[0])
+        if fmt is not None and fmt != "corpus":
+            return fmt, data
     if isinstance(data, dict) and data and all(isinstance(v, list) for v in data.values()):
         return "hotpotqa_titles", data
     raise _unknown_format(path)
@@ -274,15 +360,41 @@ def detect_format(path: str | Path) -> str:
     return _detect(path)[0]
 
 
-def build_corpus(path: str | Path, max_questions: int | None = None) -> list[Document]:
+def _whole_or_lines(path: str | Path) -> Any:
+    """A JSON list document, or ``None`` for JSON lines (for mapped layouts)."""
+    first = first_line(path)
+    if first.startswith("["):
+        data = load_json(path)
+        if isinstance(data, list):
+            return data
+    return None
+
+
+def build_corpus(
+    path: str | Path, max_questions: int | None = None, fields: FieldMap | None = None
+) -> list[Document]:
     """Build (or read) a corpus from any supported file, detecting its format by content.
+
+    ``fields`` (``--passages-field`` / ``--title-field`` / ``--text-field``) reads a layout
+    that is not detected. Corpus JSONL keeps its ids; other layouts get ids ``"0"..``.
 
     Example:
         >>> docs = build_corpus("nq_open_oracle_2000.jsonl.gz", max_questions=100)  # doctest: +SKIP
     """
-    fmt, data = _detect(path)
-    if fmt == "corpus":
-        return read_corpus(path)
-    if fmt == "nq_oracle":
-        return corpus_from_nq_oracle(path, max_questions)
-    return dedup_documents(_hotpot_passages(path, fmt, data, max_questions))
+    if max_questions is not None and max_questions < 1:
+        raise Mem1InputError(f"max_questions must be >= 1, got {max_questions}")
+    if fields is not None and fields.for_passages:
+        docs = dedup_documents(_mapped_passages(path, _whole_or_lines(path), fields, max_questions))
+    else:
+        fmt, data = _detect(path)
+        if fmt == "corpus" or (fmt == "passages" and data is None and "id" in json.loads(first_line(path))):
+            return read_corpus(path)  # keeps the file's ids
+        if fmt == "nq_oracle":
+            return corpus_from_nq_oracle(path, max_questions)
+        if fmt == "passages":
+            docs = dedup_documents(_mapped_passages(path, data, FieldMap(text="text"), None))
+        else:
+            docs = dedup_documents(_hotpot_passages(path, fmt, data, max_questions))
+    if not docs:
+        raise Mem1InputError(f"{path}: no passages with text")
+    return docs

@@ -4,11 +4,18 @@ Local formats (detected by content, plain or gzip):
 
 * ``hotpotqa`` — HotpotQA's original JSON list (``_id``, ``question``, ``answer``,
   ``supporting_facts``, ``context``); also one such record per line.
+* ``2wikimultihopqa`` — 2WikiMultihopQA: HotpotQA's layout plus ``type`` and ``evidences``,
+  as a JSON list or one record per line.
+* ``musique`` — MuSiQue JSONL (``id``, ``question``, ``answer``, ``answer_aliases`` — kept as
+  gold answers too —, ``paragraphs[].is_supporting``, ``answerable``; unanswerable records
+  of MuSiQue-Full are skipped: they have no gold answer to score).
 * ``hotpotqa_ircot`` — IRCoT JSONL (``question_id``, ``question_text``, answers in
   ``answers_objects[].spans``, ``contexts[].is_supporting``).
 * ``nq_oracle`` — NQ-open with gold passages (``question``, ``answers``, ``ctxs[].isgold``).
 * ``qa_jsonl`` / ``qa_json`` — any JSONL (or JSON list) with ``question`` and ``answers`` /
   ``golden_answers`` / ``answer`` (a string or a list), e.g. NQ-open's ``NQ-open.dev.jsonl``.
+* any other JSON / JSONL layout with a :class:`~mem1_hf.data.fields.FieldMap`
+  (``--question-field``, ``--answers-field``, ``--id-field``).
 
 A source spec that is not a local path is a Hub dataset, loaded with ``datasets.load_dataset``:
 ``ID[:CONFIG][@SPLIT]``, e.g. ``hotpot_qa`` (the ``distractor`` config, ``train`` split) or
@@ -33,14 +40,15 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from mem1_hf.data.fields import FieldMap, get_field, layouts_message
 from mem1_hf.data.files import first_line, iter_jsonl, load_json
 from mem1_hf.errors import Mem1InputError
 
 #: local QA file formats recognised by :func:`detect_qa_format`
-QA_FORMATS = ("hotpotqa", "hotpotqa_ircot", "nq_oracle", "qa_jsonl", "qa_json")
+QA_FORMATS = ("hotpotqa", "2wikimultihopqa", "hotpotqa_ircot", "musique", "nq_oracle", "qa_jsonl", "qa_json")
 
 #: formats whose records carry their passages, so a retrieval corpus can be built from the file
-FORMATS_WITH_PASSAGES = ("hotpotqa", "hotpotqa_ircot", "nq_oracle")
+FORMATS_WITH_PASSAGES = ("hotpotqa", "2wikimultihopqa", "hotpotqa_ircot", "musique", "nq_oracle")
 
 # Hub datasets with a known default config and split (any other id works with ID[:CONFIG][@SPLIT])
 HUB_DEFAULTS: dict[str, tuple[str | None, str]] = {
@@ -197,9 +205,61 @@ def qa_record(record: dict[str, Any], source: str, where: str) -> QARecord:
     )
 
 
-_CONVERTERS: dict[str, Callable[[dict[str, Any], str, str], QARecord]] = {
+def musique_record(record: dict[str, Any], source: str, where: str) -> QARecord | None:
+    """Convert one MuSiQue record: ``answer`` plus ``answer_aliases``; None when unanswerable."""
+    if record.get("answerable") is False:
+        return None
+    question = _question(record, "question", where)
+    aliases = record.get("answer_aliases") or []
+    if not isinstance(aliases, list):
+        raise Mem1InputError(f'{where}: field "answer_aliases" must be a list of strings')
+    answer = record.get("answer")
+    if not isinstance(answer, str):
+        raise Mem1InputError(f'{where}: field "answer" must be a string')
+    paragraphs = record.get("paragraphs") or []
+    titles = _titles(p.get("title", "") for p in paragraphs if isinstance(p, dict) and p.get("is_supporting"))
+    return QARecord(
+        source=source,
+        id=_record_id(record, question),
+        question=question,
+        answers=_answer_list([answer, *aliases], where, "answer"),
+        gold_titles=titles,
+    )
+
+
+def mapped_record(fields: FieldMap) -> Callable[[dict[str, Any], str, str], QARecord]:
+    """A converter for a user-described layout (``--question-field``, ``--answers-field``, ...)."""
+    question_key = fields.question or "question"
+
+    def convert(record: dict[str, Any], source: str, where: str) -> QARecord:
+        value = get_field(record, question_key)
+        if not isinstance(value, str) or not value.strip():
+            raise Mem1InputError(
+                f'{where}: field "{question_key}" must be a non-empty string (--question-field)'
+            )
+        question = " ".join(value.split())
+        keys = [fields.answers] if fields.answers else list(_ANSWER_KEYS)
+        key = next((k for k in keys if get_field(record, k) is not None), None)
+        if key is None:
+            raise Mem1InputError(f"{where}: no gold answers in field {' / '.join(keys)} (--answers-field)")
+        record_id = get_field(record, fields.id) if fields.id else None
+        if fields.id and (record_id is None or not str(record_id).strip()):
+            raise Mem1InputError(f'{where}: no id in field "{fields.id}" (--id-field)')
+        return QARecord(
+            source=source,
+            id=str(record_id).strip() if fields.id else _record_id(record, question),
+            question=question,
+            answers=_answer_list(get_field(record, key), where, key),
+        )
+
+    return convert
+
+
+_CONVERTERS: dict[str, Callable[[dict[str, Any], str, str], QARecord | None]] = {
     "hotpotqa": hotpotqa_record,
+    "2wikimultihopqa": hotpotqa_record,
     "hotpotqa_ircot": hotpotqa_ircot_record,
+    "musique": musique_record,
     "nq_oracle": qa_record,
     "qa_jsonl": qa_record,
     "qa_json": qa_record,
@@ -216,7 +276,11 @@ def _record_qa_format(record: Any) -> str | None:
         return "hotpotqa_ircot"
     if "ctxs" in record and "question" in record:
         return "nq_oracle"
-    if "context" in record and "supporting_facts" in record:
+    if "paragraphs" in record and "question" in record:
+        return "musique"
+    if "evidences" in record and "question" in record:
+        return "2wikimultihopqa"
+    if ("context" in record or "supporting_facts" in record) and "question" in record:
         return "hotpotqa"
     if "question" in record:
         return "qa_jsonl"
@@ -224,10 +288,7 @@ def _record_qa_format(record: Any) -> str | None:
 
 
 def _unknown(path: str | Path) -> Mem1InputError:
-    return Mem1InputError(
-        f"{path}: unknown QA format (expected HotpotQA JSON, IRCoT JSONL, NQ-open oracle JSONL, "
-        'or JSON lines with "question" and "answers"/"golden_answers"/"answer")'
-    )
+    return Mem1InputError(f"{path}: unknown QA layout; {layouts_message()}")
 
 
 def detect_qa_format(path: str | Path) -> str:
@@ -254,7 +315,7 @@ def detect_qa_format(path: str | Path) -> str:
     return "qa_json" if fmt == "qa_jsonl" else fmt
 
 
-def _numbered(path: str | Path, fmt: str) -> Iterator[tuple[str, dict[str, Any]]]:
+def _numbered(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
     """``(where, record)`` pairs: ``file:line`` for JSON lines, ``file: record k`` for a JSON list."""
     first = first_line(path)
     if first.startswith("["):
@@ -269,11 +330,14 @@ def _numbered(path: str | Path, fmt: str) -> Iterator[tuple[str, dict[str, Any]]
             yield f"{path}:{lineno}", record
 
 
-def _load(path: str | Path, fmt: str, source: str | None, limit: int | None) -> list[QARecord]:
-    convert = _CONVERTERS[fmt]
+def _load(
+    path: str | Path, fmt: str, source: str | None, limit: int | None, fields: FieldMap | None = None
+) -> list[QARecord]:
+    convert = mapped_record(fields) if fields is not None and fields.for_qa else _CONVERTERS[fmt]
     name = source or default_source_name(path, fmt)
-    rows = islice(_numbered(path, fmt), limit)
-    return dedup_records(convert(record, name, where) for where, record in rows)
+    rows = islice(_numbered(path), limit)
+    converted = (convert(record, name, where) for where, record in rows)
+    return dedup_records(r for r in converted if r is not None)
 
 
 def load_hotpotqa(path: str | Path, source: str = "hotpotqa", limit: int | None = None) -> list[QARecord]:
@@ -324,14 +388,19 @@ def default_source_name(path: str | Path, fmt: str) -> str:
         return "hotpotqa"
     if fmt == "nq_oracle":
         return "nq"
+    if fmt in ("2wikimultihopqa", "musique"):
+        return fmt
     return Path(path).name.split(".")[0]
 
 
-def read_qa_file(path: str | Path, source: str | None = None, limit: int | None = None) -> list[QARecord]:
+def read_qa_file(
+    path: str | Path, source: str | None = None, limit: int | None = None, fields: FieldMap | None = None
+) -> list[QARecord]:
     """Load any supported local QA file, detecting its format by content.
 
     ``limit`` keeps the first N records of the file (before duplicates are dropped), the same
     questions whose passages :func:`mem1_hf.data.build_corpus` reads with ``max_questions=N``.
+    ``fields`` (question / answers / id) reads a layout that is not detected.
 
     Example:
         >>> len(read_qa_file("hotpotqa_dev_500.ircot.jsonl", limit=10))  # doctest: +SKIP
@@ -339,6 +408,9 @@ def read_qa_file(path: str | Path, source: str | None = None, limit: int | None 
     """
     if limit is not None and limit < 1:
         raise Mem1InputError(f"limit must be >= 1, got {limit}")
+    if fields is not None and fields.for_qa:
+        first_line(path)  # a missing or empty file is one clear error
+        return _load(path, "mapped", source, limit, fields)
     return _load(path, detect_qa_format(path), source, limit)
 
 
@@ -413,7 +485,9 @@ def load_hub(spec: str, source: str, limit: int | None = None) -> list[QARecord]
     return dedup_records(records)
 
 
-def load_source(source: str, spec: str | Path, limit: int | None = None) -> list[QARecord]:
+def load_source(
+    source: str, spec: str | Path, limit: int | None = None, fields: FieldMap | None = None
+) -> list[QARecord]:
     """Load a named source from a local file or, when ``spec`` is not a local path, the Hub.
 
     Example:
@@ -426,5 +500,5 @@ def load_source(source: str, spec: str | Path, limit: int | None = None) -> list
     if limit is not None and limit < 1:
         raise Mem1InputError(f"limit must be >= 1, got {limit}")
     if is_local_spec(spec):
-        return read_qa_file(Path(spec).expanduser(), source=source, limit=limit)
+        return read_qa_file(Path(spec).expanduser(), source=source, limit=limit, fields=fields)
     return load_hub(str(spec), source=source, limit=limit)

@@ -79,12 +79,15 @@ def post_with_retries(
     backoff: float,
     max_wait: float,
     sleep: Callable[[float], None] = time.sleep,
+    allow_redirects: bool = True,
 ) -> requests.Response:
     """POST JSON, retrying connection errors, timeouts, 429 and 5xx with exponential backoff.
 
     Waits ``backoff * 2**attempt`` seconds between attempts, or the server's ``Retry-After``,
     never more than ``max_wait``. Returns the last HTTP response (which may still be an error
-    status once retries run out); raises :class:`RetriesExhausted` if no attempt got one.
+    status once retries run out); raises :class:`RetriesExhausted` if no attempt got one. That
+    exception carries no chained ``requests`` error (whose prepared request holds the headers,
+    secrets included). ``allow_redirects=False`` returns a 3xx as it is.
 
     Example:
         >>> r = post_with_retries(requests.Session(), "http://127.0.0.1:8013/retrieve",
@@ -94,12 +97,20 @@ def post_with_retries(
     for attempt in range(attempts):
         last = attempt == attempts - 1
         wait = min(max_wait, backoff * 2**attempt)
+        reason = None
         try:
-            response = session.post(url, json=payload, headers=dict(headers or {}), timeout=timeout)
+            response = session.post(
+                url,
+                json=payload,
+                headers=dict(headers or {}),
+                timeout=timeout,
+                allow_redirects=allow_redirects,
+            )
         except requests.RequestException as err:
             reason = _reason(err)
+        if reason is not None:  # raised outside the except block: no __context__ to leak headers
             if last:
-                raise RetriesExhausted(reason, attempts) from None
+                raise RetriesExhausted(reason, attempts)
             logger.warning("POST %s %s; retry %d/%d in %.1f s", url, reason, attempt + 1, max_retries, wait)
         else:
             if response.status_code not in RETRY_STATUSES or last:

@@ -32,15 +32,37 @@ from mem1_hf.envs.retrieval.dense import DenseRetriever, default_embedder_path
 from mem1_hf.errors import Mem1InputError
 
 RETRIEVERS = ("bm25", "dense")
+#: what a corpus is indexed with when no retriever is named
+DEFAULT_RETRIEVER = "bm25"
 MANIFEST = "mem1_index.json"
 _FORMAT = "mem1-hf-local-index"
 _CORPUS = "corpus.jsonl"
+_REQUIRED = ("retriever", "topk", "corpus_size", "corpus_sha256")
+_REQUIRED_DENSE = ("embedder", "embedder_is_default")
 
 
 def _check_topk(topk: Any) -> int:
     if isinstance(topk, bool) or not isinstance(topk, int) or topk < 1:
         raise Mem1InputError(f"topk must be an integer >= 1, got {topk!r}")
     return topk
+
+
+def _check_docs(corpus: Any) -> list[Document]:
+    """A list of non-empty :class:`Document` objects, or one clear error."""
+    if isinstance(corpus, (str, bytes)) or not isinstance(corpus, Sequence):
+        raise Mem1InputError(f"corpus must be a file path or a list of Document, got {type(corpus).__name__}")
+    docs = list(corpus)
+    if not docs:
+        raise Mem1InputError("the corpus is empty")
+    for number, doc in enumerate(docs, start=1):
+        if not isinstance(doc, Document):
+            raise Mem1InputError(
+                f"corpus item {number} is a {type(doc).__name__}, not a Document; "
+                'wrap texts as Document(id="0", contents=\'"Title"\\ntext\')'
+            )
+        if not isinstance(doc.contents, str) or not doc.contents.strip():
+            raise Mem1InputError(f"corpus item {number} (id {doc.id!r}) has empty contents")
+    return docs
 
 
 def corpus_fingerprint(docs: Sequence[Document]) -> str:
@@ -62,7 +84,45 @@ def _read_manifest(directory: Path) -> dict[str, Any] | None:
         raise Mem1InputError(f"{path}: not a valid index manifest ({err})") from err
     if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
         raise Mem1InputError(f"{path}: not a mem1-hf index manifest")
+    kind = manifest.get("retriever")
+    if kind not in RETRIEVERS:
+        raise Mem1InputError(
+            f"{path}: unknown retriever {kind!r} (this mem1-hf reads {', '.join(RETRIEVERS)}); "
+            "rebuild the index with `mem1 index`, or use the mem1-hf version that wrote it"
+        )
+    required = _REQUIRED + (_REQUIRED_DENSE if kind == "dense" else ())
+    missing = [key for key in required if key not in manifest]
+    if missing:
+        raise Mem1InputError(
+            f"{path}: the manifest lacks {', '.join(missing)}; rebuild the index with `mem1 index`"
+        )
     return manifest
+
+
+def _same_model(given: str, saved: str) -> bool:
+    """Whether ``given`` names the saved embedder: the same id/path, or a local copy of it."""
+    return given == saved or Path(given.rstrip("/")).name == Path(saved.rstrip("/")).name
+
+
+def _check_embedder(directory: Path, manifest: dict[str, Any], embedder: str | None) -> None:
+    """Refuse an ``embedder`` override that would embed queries in another space than the index."""
+    if embedder is None:
+        return
+    if manifest["retriever"] != "dense":
+        raise Mem1InputError(
+            f"{directory} is a {manifest['retriever']} index; --embedder applies only to dense"
+        )
+    if manifest["embedder_is_default"]:
+        same = Path(embedder).resolve() == Path(default_embedder_path()).resolve()
+        saved = "the default all-MiniLM-L6-v2"
+    else:
+        same = _same_model(embedder, str(manifest["embedder"]))
+        saved = repr(manifest["embedder"])
+    if not same:
+        raise Mem1InputError(
+            f"{directory} was built with embedder {saved}; embedder {embedder!r} would search another "
+            "embedding space (give the same model or a local copy of it, or rebuild with `mem1 index`)"
+        )
 
 
 @dataclass
@@ -75,8 +135,12 @@ class RetrievalConfig:
 
     corpus: str | None = field(default=None, metadata={"help": "corpus JSONL to index on the fly"})
     index: str | None = field(default=None, metadata={"help": "index directory from `mem1 index`"})
-    retriever: str = field(
-        default="bm25", metadata={"help": "sparse BM25 or dense faiss", "choices": RETRIEVERS}
+    retriever: str | None = field(
+        default=None,
+        metadata={
+            "help": "sparse BM25 (default) or dense faiss; with --index it must match",
+            "choices": RETRIEVERS,
+        },
     )
     embedder: str | None = field(
         default=None, metadata={"help": "dense only: sentence-transformers path or Hub id"}
@@ -87,7 +151,7 @@ class RetrievalConfig:
         if self.corpus and self.index:
             raise Mem1InputError("give --corpus or --index, not both")
         if self.index:
-            return LocalRetrievalEnv.load(self.index, embedder=self.embedder)
+            return LocalRetrievalEnv.load(self.index, embedder=self.embedder, retriever=self.retriever)
         if not self.corpus:
             raise Mem1InputError("give a corpus or an index: --corpus C.jsonl or --index DIR")
         return LocalRetrievalEnv.from_corpus(self.corpus, retriever=self.retriever, embedder=self.embedder)
@@ -130,7 +194,7 @@ class LocalRetrievalEnv(SearchEnvironment):
     def from_corpus(
         cls,
         corpus: str | Path | Sequence[Document],
-        retriever: str = RetrievalConfig.retriever,
+        retriever: str | None = None,
         embedder: str | None = None,
         topk: int = DEFAULT_TOPK,
         index_dir: str | Path | None = None,
@@ -147,14 +211,13 @@ class LocalRetrievalEnv(SearchEnvironment):
         Example:
             >>> env = LocalRetrievalEnv.from_corpus("wiki.jsonl", "dense", index_dir="idx")  # doctest: +SKIP
         """
+        retriever = retriever or DEFAULT_RETRIEVER
         if retriever not in RETRIEVERS:
             raise Mem1InputError(f"unknown retriever {retriever!r}; choose one of: {', '.join(RETRIEVERS)}")
         if embedder is not None and retriever != "dense":
             raise Mem1InputError("embedder only applies to retriever='dense'")
         topk = _check_topk(topk)
-        docs = build_corpus(corpus) if isinstance(corpus, (str, Path)) else list(corpus)
-        if not docs:
-            raise Mem1InputError("the corpus is empty")
+        docs = build_corpus(corpus) if isinstance(corpus, (str, Path)) else _check_docs(corpus)
         if index_dir is not None:
             cached = cls._cached(Path(index_dir), docs, retriever, embedder, retriever_kwargs)
             if cached is not None:
@@ -257,9 +320,17 @@ class LocalRetrievalEnv(SearchEnvironment):
 
     @classmethod
     def load(
-        cls, directory: str | Path, embedder: str | None = None, use_gpu: bool | None = None
+        cls,
+        directory: str | Path,
+        embedder: str | None = None,
+        use_gpu: bool | None = None,
+        retriever: str | None = None,
     ) -> LocalRetrievalEnv:
-        """Reload an index directory written by :meth:`save` (``embedder`` overrides the saved one).
+        """Reload an index directory written by :meth:`save`.
+
+        The corpus must still hash to what the manifest recorded (an edited ``corpus.jsonl``
+        would return the wrong passages). ``retriever``, when given, must be the index's kind;
+        ``embedder`` (dense only) may name a local copy of the saved embedder, never another model.
 
         Example:
             >>> env = LocalRetrievalEnv.load("hamlet-index")  # doctest: +SKIP
@@ -269,14 +340,24 @@ class LocalRetrievalEnv(SearchEnvironment):
         if manifest is None:
             raise Mem1InputError(
                 f"{directory} is not a mem1 index directory (no {MANIFEST}); "
-                "build one with LocalRetrievalEnv.from_corpus(..., index_dir=...)"
+                "build one with `mem1 index` or LocalRetrievalEnv.from_corpus(..., index_dir=...)"
             )
+        kind = manifest["retriever"]
+        if retriever is not None and retriever != kind:
+            raise Mem1InputError(
+                f"{directory} is a {kind} index, not {retriever}; drop --retriever or rebuild"
+            )
+        _check_embedder(directory, manifest, embedder)
         docs = read_corpus(directory / _CORPUS)
         if len(docs) != manifest["corpus_size"]:
             raise Mem1InputError(
                 f"{directory}: {_CORPUS} has {len(docs)} passages, the manifest says {manifest['corpus_size']}"
             )
-        kind = manifest["retriever"]
+        if corpus_fingerprint(docs) != manifest["corpus_sha256"]:
+            raise Mem1InputError(
+                f"{directory}: {_CORPUS} was changed after the index was built (its hash differs from the "
+                "manifest's), so results would point at the wrong passages; rebuild with `mem1 index`"
+            )
         if kind == "bm25":
             return cls(docs, BM25Retriever.load(directory / kind), topk=manifest["topk"])
         # a default embedder is looked up again: its site-packages path differs between machines
@@ -289,5 +370,5 @@ class LocalRetrievalEnv(SearchEnvironment):
             dense,
             topk=manifest["topk"],
             embedder=model,
-            embedder_is_default=embedder is None and manifest["embedder_is_default"],
+            embedder_is_default=manifest["embedder_is_default"],
         )

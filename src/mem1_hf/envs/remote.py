@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -62,6 +63,9 @@ class RemoteRetrievalEnv(SearchEnvironment):
         timeout: seconds to wait for each attempt's answer.
         max_retries: further attempts after a connection error, timeout, 429 or 5xx.
         backoff: first wait between attempts in seconds, doubled each retry (capped at ``max_wait``).
+        token: bearer token for a server that requires one (default ``$MEM1_RETRIEVER_TOKEN``);
+            sent as ``Authorization: Bearer …``, which ``requests`` drops on a redirect to
+            another host.
 
     Example:
         >>> env = RemoteRetrievalEnv("http://127.0.0.1:8013")  # doctest: +SKIP
@@ -78,7 +82,10 @@ class RemoteRetrievalEnv(SearchEnvironment):
         max_retries: int = 3,
         backoff: float = 0.5,
         max_wait: float = 10.0,
+        token: str | None = None,
     ) -> None:
+        from mem1_hf.envs.retrieval_server import TOKEN_ENV
+
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise Mem1InputError(f"retrieval server url must start with http:// or https://, got {url!r}")
         if isinstance(topk, bool) or not isinstance(topk, int) or topk < 1:
@@ -92,11 +99,12 @@ class RemoteRetrievalEnv(SearchEnvironment):
         self.max_retries = max_retries
         self.backoff = backoff
         self.max_wait = max_wait
+        self._token = token if token is not None else os.environ.get(TOKEN_ENV) or None
         # requests.Session is not documented thread-safe: one per thread (rollout workers)
         self._local = threading.local()
 
     def __repr__(self) -> str:
-        return f"RemoteRetrievalEnv(url={self.url!r}, topk={self.topk})"
+        return f"RemoteRetrievalEnv(url={self.url!r}, topk={self.topk})"  # never the token
 
     @property
     def _session(self) -> requests.Session:
@@ -123,6 +131,7 @@ class RemoteRetrievalEnv(SearchEnvironment):
                 self._session,
                 endpoint,
                 payload,
+                headers={"Authorization": f"Bearer {self._token}"} if self._token else None,
                 timeout=self.timeout,
                 max_retries=self.max_retries,
                 backoff=self.backoff,

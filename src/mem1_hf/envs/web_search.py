@@ -6,7 +6,8 @@ contents are ``"Title"\\nsnippet (URL)``, so MEM1's rendering shows title, snipp
 ``Doc 1(Title: "Title") snippet (https://...)``.
 
 The API key comes from the ``api_key`` argument or ``SERPER_API_KEY``. It is sent only in the
-header and never appears in logs, exceptions, ``repr`` or returned text (it is redacted from
+header, only to ``base_url`` (a redirect is an error, never followed with the key), and never
+appears in logs, exceptions or their chains, ``repr`` or returned text (it is redacted from
 anything the service sends back).
 
 Example:
@@ -23,6 +24,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -149,7 +151,10 @@ class WebSearchEnv(SearchEnvironment):
             return []
         payload = {**self.extra_params, "q": query, "num": max(k, 10)}
         headers = {"X-API-KEY": self._key.reveal(), "Content-Type": "application/json"}
+        failure = None
         try:
+            # never follow a redirect: requests would resend X-API-KEY to any host (it strips
+            # only Authorization), so a redirect is an error naming where it pointed
             response = post_with_retries(
                 self._session,
                 self.base_url,
@@ -159,13 +164,21 @@ class WebSearchEnv(SearchEnvironment):
                 max_retries=self.max_retries,
                 backoff=self.backoff,
                 max_wait=self.max_wait,
+                allow_redirects=False,
             )
         except RetriesExhausted as err:
+            failure = f"{err.reason}, {err.attempts} attempt(s)"
+        if failure is not None:  # raised outside the except block: no exception chain at all
             raise WebSearchError(
-                f"web search service {self.base_url} is not reachable ({err.reason}, "
-                f"{err.attempts} attempt(s); timeout {self.timeout:g} s)"
-            ) from None
+                f"web search service {self.base_url} is not reachable ({failure}; timeout {self.timeout:g} s)"
+            )
         status = response.status_code
+        if 300 <= status < 400:
+            target = urlsplit(response.headers.get("Location", "")).netloc or "an unnamed location"
+            raise WebSearchError(
+                f"web search service {self.base_url} redirected (HTTP {status}) to {self._redact(target)}; "
+                "not following it with the API key (set base_url to the final address)"
+            )
         if status != 200:
             body = self._redact(_as_text(response.text))[:200]
             if status in (401, 403):
@@ -178,7 +191,9 @@ class WebSearchEnv(SearchEnvironment):
         try:
             data = response.json()
         except ValueError:
-            raise WebSearchError(f"web search service {self.base_url} did not answer JSON") from None
+            data = ValueError  # raised below, outside the except block
+        if data is ValueError:
+            raise WebSearchError(f"web search service {self.base_url} did not answer JSON")
         organic = data.get("organic", []) if isinstance(data, dict) else None
         if not isinstance(organic, list):
             raise WebSearchError("web search: the answer has no 'organic' result list")

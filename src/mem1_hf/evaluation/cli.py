@@ -32,6 +32,7 @@ from mem1_hf.data.compose import DEFAULT_TEST_FRACTION
 from mem1_hf.envs.local_retrieval import RetrievalConfig
 from mem1_hf.envs.webshop.reward import RewardConfig
 from mem1_hf.errors import Mem1InputError
+from mem1_hf.evaluation.fingerprint import run_lock
 from mem1_hf.evaluation.report import build_summary, render_table, write_report
 from mem1_hf.evaluation.runner import TRAJECTORIES, EvalJob, PolicyFactory, check_settings, run_jobs
 from mem1_hf.keep_rule import MODES
@@ -161,6 +162,8 @@ def build_plan(args: argparse.Namespace) -> EvalPlan:
     family = get_family(config.env)
     if config.limit is not None and config.limit < 1:
         raise Mem1InputError(f"--limit must be >= 1, got {config.limit}")
+    if Path(config.out).exists() and not Path(config.out).is_dir():
+        raise Mem1InputError(f"--out {config.out} is a file; give a directory for the run")
     family.turn_budget(1, config.max_turns)  # validates --max-turns
     if config.policy == "expert" and not family.has_expert:
         raise Mem1InputError(f"--policy expert: the {family.name} family has no scripted expert")
@@ -258,12 +261,19 @@ def run_plan(
     """
     from mem1_hf.evaluation.plots import plot_summary  # matplotlib only when a run ends
 
-    check_settings(plan.out, plan.settings)
-    factory = _policy_factory(plan, model, tokenizer)
-    records = run_jobs(plan.jobs, factory, plan.out, on_record=on_record, progress=progress)
-    summary = build_summary(records, plan.env, plan.settings)
-    write_report(plan.out, summary)
-    plot_summary(summary, plan.out)
+    if plan.out.exists() and not plan.out.is_dir():
+        raise Mem1InputError(f"--out {plan.out} is a file; give a directory for the run")
+    try:
+        plan.out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise Mem1InputError(f"cannot create --out {plan.out}: {err.strerror}") from None
+    with run_lock(plan.out):  # one writer per run folder: two would append duplicate lines
+        check_settings(plan.out, plan.settings)
+        factory = _policy_factory(plan, model, tokenizer)
+        records = run_jobs(plan.jobs, factory, plan.out, on_record=on_record, progress=progress)
+        summary = build_summary(records, plan.env, plan.settings)
+        write_report(plan.out, summary)
+        plot_summary(summary, plan.out)
     return summary
 
 
@@ -271,7 +281,7 @@ def _cmd_eval(args: argparse.Namespace) -> None:
     plan = build_plan(args)
     summary = run_plan(plan)
     print(render_table(summary))
-    files = sorted(p.name for p in plan.out.iterdir() if p.is_file())
+    files = sorted(p.name for p in plan.out.iterdir() if p.is_file() and not p.name.startswith("."))
     print(f"{summary['n_tasks']} tasks in {plan.out / TRAJECTORIES}; wrote {', '.join(files)}")
     if args.json:
         print(json.dumps(summary, indent=2))

@@ -95,18 +95,39 @@ def load_records(path: str | Path, repair: bool = True) -> list[dict[str, Any]]:
     return records
 
 
+#: what a changed fingerprint key means, for the refusal message
+SETTING_HINTS = {
+    "corpus_sha256": "the passages of --corpus / --index",
+    "tasks_sha256": "the questions and gold answers of --data / --source",
+    "source_sha256": "the content of the --source files",
+    "products_sha256": "the content of --products",
+    "attributes_sha256": "the content of --attributes",
+    "goal_query_map_sha256": "the content of --goal-query-map",
+    "goals_sha256": "the WebShop goals of --split",
+}
+
+
 def check_settings(out_dir: Path, settings: dict[str, Any]) -> None:
     """Write ``run.json``, or check that a resumed run uses the same settings.
 
-    Mixing tasks run with different models or budgets in one directory would make the table
-    meaningless, so a mismatch is a user error.
+    Mixing tasks run with different models, budgets, corpora or questions in one directory
+    would make the table meaningless, so a mismatch is a user error naming each setting.
     """
+    from mem1_hf.evaluation.fingerprint import short_hash
+
     path = out_dir / SETTINGS
     if path.is_file():
-        before = json.loads(path.read_text())
+        try:
+            before = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise Mem1InputError(f"{path} is not valid JSON; use another --out to start afresh") from None
         changed = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
         if changed:
-            details = ", ".join(f"{k}: {before.get(k)!r} -> {settings.get(k)!r}" for k in changed)
+            details = ", ".join(
+                f"{k}{f' ({SETTING_HINTS[k]})' if k in SETTING_HINTS else ''}: "
+                f"{short_hash(before.get(k))!r} -> {short_hash(settings.get(k))!r}"
+                for k in changed
+            )
             raise Mem1InputError(
                 f"{out_dir} holds a run with other settings ({details}); use another --out to start afresh"
             )

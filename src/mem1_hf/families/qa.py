@@ -175,8 +175,32 @@ class QATaskEnv(TaskEnvironment):
             n: [Task.from_row(r) for r in (rows[n][: settings.limit] if settings.limit else rows[n])]
             for n in objectives
         }
-        extra = {"data": settings.data, "source": settings.source, **cls.score_options(settings)}
-        return env, tasks, extra
+        return (
+            env,
+            tasks,
+            {
+                "data": settings.data,
+                "source": settings.source,
+                **cls.score_options(settings),
+                **_fingerprint(settings, rows, env),
+            },
+        )
+
+
+def _fingerprint(settings: Any, rows: Rows, env: Any) -> dict[str, Any]:
+    """Hashes of what the run reads (see :mod:`mem1_hf.evaluation.fingerprint`): a resume
+    with another corpus, index or questions is refused instead of mixing two runs' scores."""
+    from mem1_hf.evaluation.fingerprint import retrieval_fingerprint, sha256_json, source_hashes
+
+    # every loaded task, not only the chosen ones: --limit and --objectives may grow on resume
+    tasks = {n: [(r["task_id"], r["questions"], r["answers"]) for r in rows[n]] for n in sorted(rows)}
+    return {
+        **retrieval_fingerprint(env),
+        "tasks_sha256": sha256_json(tasks) if settings.data else None,
+        "source_sha256": source_hashes(settings.source) if settings.source else None,
+        "test_fraction": settings.test_fraction if settings.source else None,
+        "source_limit": settings.source_limit if settings.source else None,
+    }
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -235,7 +259,9 @@ def _retrieval_env(settings: Any, corpora: list) -> Any:
     if settings.corpus and settings.index:
         raise Mem1InputError("give --corpus or --index, not both")
     if settings.index:
-        return LocalRetrievalEnv.load(settings.index, embedder=settings.embedder)
+        return LocalRetrievalEnv.load(
+            settings.index, embedder=settings.embedder, retriever=settings.retriever
+        )
     if not settings.corpus and not corpora:
         raise Mem1InputError("the data carry no corpus.jsonl: pass --corpus C.jsonl or --index DIR")
     corpus = settings.corpus or (corpora[0] if len(corpora) == 1 else _merged_corpus(corpora))

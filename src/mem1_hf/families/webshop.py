@@ -148,10 +148,30 @@ class WebShopTaskEnv(TaskEnvironment):
         shop = env_from_args(settings)
         goals = shop.goals(settings.split)
         goals = goals[: settings.limit] if settings.limit else goals
-        extra = {"products": settings.products, "attributes": settings.attributes, **shop.reward_settings()}
+        extra = {
+            "products": settings.products,
+            "attributes": settings.attributes,
+            **shop.reward_settings(),
+            **_fingerprint(settings, shop),
+        }
         return shop, {1: [Task.from_row(g) for g in goals]}, extra
 
     def expert_policy(self, tokenizer: Any, max_turns: int) -> Any:
         from mem1_hf.expert_policy import WebShopExpertPolicy
 
         return WebShopExpertPolicy(tokenizer, self, max_turns)
+
+
+def _fingerprint(settings: Any, shop: Any) -> dict[str, Any]:
+    """Hashes of WebShop's files and the split's goals: a resume with others is refused."""
+    from mem1_hf.envs.webshop.play import data_files
+    from mem1_hf.evaluation.fingerprint import sha256_file, sha256_json
+
+    products, attributes, query_map = data_files(settings)
+    return {
+        "products_sha256": sha256_file(products),
+        "attributes_sha256": sha256_file(attributes),
+        "goal_query_map": query_map,
+        "goal_query_map_sha256": sha256_file(query_map) if query_map else None,
+        "goals_sha256": sha256_json([(g.goal_id, g.instruction) for g in shop.goals(settings.split)]),
+    }

@@ -70,10 +70,8 @@ def register_cli(subparsers: Any) -> None:
     expert.set_defaults(func=cmd_expert)
 
 
-def env_from_args(args: argparse.Namespace) -> Any:
-    """Build the environment from ``--products`` / ``--attributes`` or their variables."""
-    from mem1_hf.envs.webshop.env import WebShopEnv
-
+def data_files(args: argparse.Namespace) -> tuple[str, str, str | None]:
+    """``(products, attributes, goal_query_map or None)`` from the flags or their variables."""
     products = args.products or os.environ.get(PRODUCTS_VAR)
     attributes = args.attributes or os.environ.get(ATTRIBUTES_VAR)
     if not products:
@@ -81,6 +79,14 @@ def env_from_args(args: argparse.Namespace) -> Any:
     if not attributes:
         raise Mem1InputError(f"no WebShop attribute file: pass --attributes or set {ATTRIBUTES_VAR}")
     query_map = args.goal_query_map or os.environ.get(QUERY_MAP_VAR) or None
+    return products, attributes, query_map
+
+
+def env_from_args(args: argparse.Namespace) -> Any:
+    """Build the environment from ``--products`` / ``--attributes`` or their variables."""
+    from mem1_hf.envs.webshop.env import WebShopEnv
+
+    products, attributes, query_map = data_files(args)
     return WebShopEnv.from_files(
         products,
         attributes,
