@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mem1_hf.envs.base import SearchEnvironment
+from mem1_hf.envs.base import FunctionSearchEnv, SearchEnvironment
 from mem1_hf.errors import Mem1InputError
 from mem1_hf.parsing import ParsedResponse
 from mem1_hf.prompts import PromptProfile
@@ -157,6 +157,9 @@ def as_task_env(env: Any, profile: PromptProfile, topk: int | None = None) -> Ta
         if profile.name != "mem1-webshop":
             raise Mem1InputError("the WebShop environment needs prompt_profile='mem1-webshop'")
         return WebShopTaskEnv(env, profile)
+    if callable(env):  # a plain search function: fn(queries, topk) -> documents per query
+        return QATaskEnv(FunctionSearchEnv(env), profile, topk)
     raise Mem1InputError(
-        f"unsupported environment {type(env).__name__}; pass a search environment or WebShopEnv"
+        f"unsupported environment {type(env).__name__}; pass a search environment, a search "
+        "function fn(queries, topk) or WebShopEnv"
     )
