@@ -278,7 +278,7 @@ def upload_folder(
 ) -> PushResult:
     """Create the repository if needed (and the branch ``revision``), then upload ``folder``."""
     from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
     if repo_type not in REPO_TYPES.values():
         raise Mem1InputError(f"unknown repository type {repo_type!r}")
@@ -302,6 +302,8 @@ def upload_folder(
             revision=revision,
             commit_message=commit_message or f"Upload {repo_type} with mem1-hf",
         )
+    except OfflineModeIsEnabled as err:
+        raise Mem1InputError("cannot upload in offline mode: unset HF_HUB_OFFLINE (or use --dry-run)") from err
     except HfHubHTTPError as err:
         first = (str(err).strip().splitlines() or [""])[0]
         raise Mem1InputError(f"the Hub refused the upload to {repo_id}: {first}") from err
@@ -338,8 +340,16 @@ def push(
 
 
 def _cmd_push(args: argparse.Namespace) -> None:
+    if args.kind in ("dataset", "model") and not args.path:
+        raise Mem1InputError(f"mem1 push {args.kind} needs the directory to publish")
+    if args.dry_run and args.out is None:
+        raise Mem1InputError("--dry-run needs --out DIR (the folder that would be uploaded)")
+    if args.repo_id.count("/") != 1 or not all(args.repo_id.split("/")):
+        raise Mem1InputError(f"--repo-id must look like ORG/NAME, got {args.repo_id!r}")
+    # check the token before the slow part (building and validating the folder)
+    token = None if args.dry_run else hub_token(args.token)
     upload = dict(
-        token=args.token,
+        token=token,
         private=args.private,
         revision=args.revision,
         commit_message=args.message,
@@ -371,8 +381,6 @@ def _cmd_push(args: argparse.Namespace) -> None:
             datasets=args.dataset,
         )
         validate = validate_space_folder
-    if args.kind in ("dataset", "model") and not args.path:
-        raise Mem1InputError(f"mem1 push {args.kind} needs the directory to publish")
     folder, checked, result = push(args.kind, build, validate, args.repo_id, args.out, args.dry_run, **upload)
     if folder is not None:
         files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())

@@ -71,7 +71,7 @@ class MEM1Pipeline(Pipeline):
 
     ``on_turn(event)`` streams a task as it runs: after every turn it receives that turn's dict
     (as in ``out["turns"]``) plus ``task_index``, ``task_id``, ``mode``, ``task_done`` and, when
-    done, ``stop_reason`` and ``answers``.
+    done, ``task_stop_reason`` and ``answers``.
     """
 
     _load_processor = False
@@ -161,7 +161,7 @@ def _turn_events(tasks: Sequence[Task], on_turn: Callable[[dict], None] | None):
             "task_done": done,
         }
         if done:
-            event.update(stop_reason=trajectory.stop_reason, answers=trajectory.answers)
+            event.update(task_stop_reason=trajectory.stop_reason, answers=trajectory.answers)
         on_turn(event)
 
     return hook

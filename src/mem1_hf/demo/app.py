@@ -70,6 +70,8 @@ def render_turns(run, active: bool) -> str:
         lines.append("")
     if active and not run.done:
         lines.append("_running…_")
+    elif not run.turns and not run.done:
+        lines.append("_waiting…_")
     return "\n".join(lines)
 
 
@@ -85,6 +87,7 @@ def context_plot(state: RunState | None) -> Figure:
     ax.set_xlabel("turn")
     ax.set_ylabel("context tokens")
     ax.set_title("Context tokens per turn")
+    ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     if ax.has_data():
         ax.legend(loc="upper left")
