@@ -121,6 +121,8 @@ def test_model_folder_card_config_and_pipeline(model_folder, eval_run, default_p
     from huggingface_hub import ModelCard
     from transformers import AutoModelForCausalLM, pipeline
 
+    from mem1_hf import MEM1Pipeline
+
     config = json.loads((model_folder / "config.json").read_text())
     assert config["custom_pipelines"]["mem1-agent"]["impl"] == "mem1_pipeline.MEM1Pipeline"
     assert (model_folder / "mem1_pipeline.py").is_file() and (model_folder / "mem1_loop.py").is_file()
@@ -139,7 +141,11 @@ def test_model_folder_card_config_and_pipeline(model_folder, eval_run, default_p
     pushed = AutoModelForCausalLM.from_pretrained(model_folder)
     original = AutoModelForCausalLM.from_pretrained(default_path)
     assert torch.equal(pushed.model.norm.weight, original.model.norm.weight)
-    agent = pipeline("mem1-agent", model=str(model_folder), env=hotpot_env)
+    # the folder's config names its own pipeline copy: transformers asks for trust_remote_code even
+    # where mem1-hf is installed, or takes the installed class through pipeline_class
+    with pytest.raises(ValueError, match="trust_remote_code"):
+        pipeline("mem1-agent", model=str(model_folder), env=hotpot_env)
+    agent = pipeline("mem1-agent", model=str(model_folder), env=hotpot_env, pipeline_class=MEM1Pipeline)
     out = agent(["Who is older, Annie Morton or Terry Richardson?"], max_turns=1, max_new_tokens=12)
     assert len(out["turns"]) == 1 and out["turns"][0]["generated_tokens"] > 0
 

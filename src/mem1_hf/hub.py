@@ -210,7 +210,8 @@ def validate_model_folder(folder: str | Path, max_new_tokens: int = 8) -> dict[s
     """Load a model folder as a user would and run one short ``"mem1-agent"`` task.
 
     Adapters load through ``AutoModelForCausalLM.from_pretrained`` with peft (the base model
-    comes from ``base_model_name_or_path``); the card must pass :func:`validate_model_card`.
+    comes from ``base_model_name_or_path``); a full model runs its shipped pipeline code
+    (``trust_remote_code=True``); the card must pass :func:`validate_model_card`.
     Returns the pipeline's result dict.
     """
     from transformers import AutoModelForCausalLM, pipeline
@@ -223,7 +224,11 @@ def validate_model_folder(folder: str | Path, max_new_tokens: int = 8) -> dict[s
     model = AutoModelForCausalLM.from_pretrained(str(folder))
     if _is_adapter(folder) and not getattr(model, "peft_config", None):
         raise Mem1InputError(f"{folder}: the adapter did not load through peft")
-    agent = pipeline("mem1-agent", model=str(folder), env=_sample_search)
+    # A full model's config names its own copy of the pipeline (custom_pipelines), which
+    # transformers then loads as remote code even where mem1-hf is installed: do as a Hub user does.
+    config = folder / "config.json"
+    remote = config.is_file() and "custom_pipelines" in json.loads(config.read_text())
+    agent = pipeline("mem1-agent", model=str(folder), env=_sample_search, trust_remote_code=remote or None)
     out = agent(["What is the capital of France?"], max_turns=2, max_new_tokens=max_new_tokens)
     if len(out["turns"]) < 1:
         raise Mem1InputError(f"{folder}: the pipeline ran no turn")
