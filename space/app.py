@@ -15,4 +15,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mem1_hf.demo.app import launch  # noqa: E402
 
 if __name__ == "__main__":
-    launch(host=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1"))
+    launch(
+        host=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1")
+    )

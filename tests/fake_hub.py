@@ -70,7 +70,9 @@ def _handler(hub: FakeHub):
                 except (IndexError, yaml.YAMLError):
                     ok = False
                 if not ok:
-                    return self._reply(400, {"errors": [{"message": "no valid YAML metadata"}], "warnings": []})
+                    return self._reply(
+                        400, {"errors": [{"message": "no valid YAML metadata"}], "warnings": []}
+                    )
                 return self._reply(200, {"errors": [], "warnings": []})
             if parts[:3] == ["api", "repos", "create"]:
                 info = json.loads(body)
@@ -89,7 +91,12 @@ def _handler(hub: FakeHub):
                     files = json.loads(body)["files"]
                     return self._reply(
                         200,
-                        {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]},
+                        {
+                            "files": [
+                                {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
+                                for f in files
+                            ]
+                        },
                     )
                 if action == "commit":
                     lines = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
@@ -100,13 +107,22 @@ def _handler(hub: FakeHub):
                         if item["key"] == "file"
                     }
                     hub.commits.append(
-                        {"repo": repo, "kind": parts[1], "revision": revision, "header": header, "files": files,
-                         "authorization": self.headers.get("Authorization")}
+                        {
+                            "repo": repo,
+                            "kind": parts[1],
+                            "revision": revision,
+                            "header": header,
+                            "files": files,
+                            "authorization": self.headers.get("Authorization"),
+                        }
                     )
                     return self._reply(
                         200,
-                        {"commitUrl": f"{hub.url}/{repo}/commit/{'0' * 40}", "commitOid": "0" * 40,
-                         "pullRequestUrl": None},
+                        {
+                            "commitUrl": f"{hub.url}/{repo}/commit/{'0' * 40}",
+                            "commitOid": "0" * 40,
+                            "pullRequestUrl": None,
+                        },
                     )
             hub.unknown.append(f"POST {self.path}")
             return self._reply(404, {"error": "not implemented by the fake hub"})

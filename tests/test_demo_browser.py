@@ -25,8 +25,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("MEM1_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 QUESTIONS = [
     "Who is older, Annie Morton or Terry Richardson?",
@@ -60,7 +66,9 @@ def app_url(tmp_path_factory):
         "TRANSFORMERS_OFFLINE": "1",
     }
     with open(log, "w") as handle:
-        proc = subprocess.Popen([sys.executable, "space/app.py"], cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "space/app.py"], cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT
+        )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 300
     try:
@@ -114,7 +122,8 @@ def _set_turns(page, turns: int) -> None:
 
 def _wait_done(page, timeout_s: int = 900) -> None:
     page.wait_for_function(
-        "() => (document.querySelector('#status')?.innerText || '').includes('Done.')", timeout=timeout_s * 1000
+        "() => (document.querySelector('#status')?.innerText || '').includes('Done.')",
+        timeout=timeout_s * 1000,
     )
 
 

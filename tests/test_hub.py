@@ -69,7 +69,10 @@ def test_pipeline_code_is_flat_and_self_contained(tmp_path):
             elif isinstance(node, ast.Import):
                 assert not any(a.name.startswith("mem1_hf") for a in node.names), path.name
     impl = custom_pipeline_entry()["mem1-agent"]["impl"]
-    assert impl == "mem1_pipeline.MEM1Pipeline" and "class MEM1Pipeline" in (tmp_path / "mem1_pipeline.py").read_text()
+    assert (
+        impl == "mem1_pipeline.MEM1Pipeline"
+        and "class MEM1Pipeline" in (tmp_path / "mem1_pipeline.py").read_text()
+    )
 
 
 # ----------------------------------------------------------------------------- dataset
@@ -80,10 +83,30 @@ def test_dataset_dry_run_folder_loads_with_load_dataset(composed_dir, tmp_path, 
     from huggingface_hub import DatasetCard
 
     out = tmp_path / "ds"
-    assert main(["push", "dataset", str(composed_dir), "--repo-id", "me/hotpot-2obj", "--dry-run", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "push",
+                "dataset",
+                str(composed_dir),
+                "--repo-id",
+                "me/hotpot-2obj",
+                "--dry-run",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert "dry run: nothing uploaded" in capsys.readouterr().out
     files = _files(out)
-    assert set(files) == {"README.md", "compose.json", "corpus.jsonl", "data/test.parquet", "data/train.parquet"}
+    assert set(files) == {
+        "README.md",
+        "compose.json",
+        "corpus.jsonl",
+        "data/test.parquet",
+        "data/train.parquet",
+    }
     assert files["README.md"] == (composed_dir / "README.md").read_bytes()
     loaded = datasets.load_dataset(str(out))
     local = datasets.load_from_disk(str(composed_dir / "arrow"))
@@ -101,8 +124,25 @@ def test_dataset_dry_run_folder_loads_with_load_dataset(composed_dir, tmp_path, 
 def eval_run(tmp_path_factory) -> Path:
     """A real (tiny) `mem1 eval` run on the default model: its summary feeds the model-index."""
     out = tmp_path_factory.mktemp("eval") / "run"
-    args = ["eval", "--source", f"hotpotqa={HOTPOT_DEV}", "--source-limit", "40", "--objectives", "1",
-            "--limit", "2", "--modes", "mem1", "--max-turns", "1", "--max-new-tokens", "16", "--out", str(out)]
+    args = [
+        "eval",
+        "--source",
+        f"hotpotqa={HOTPOT_DEV}",
+        "--source-limit",
+        "40",
+        "--objectives",
+        "1",
+        "--limit",
+        "2",
+        "--modes",
+        "mem1",
+        "--max-turns",
+        "1",
+        "--max-new-tokens",
+        "16",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     return out
 
@@ -110,8 +150,20 @@ def eval_run(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def model_folder(default_path, eval_run, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("push") / "model"
-    args = ["push", "model", str(default_path), "--repo-id", "me/mem1-smollm2", "--dataset", "me/hotpot-2obj",
-            "--eval-summary", str(eval_run), "--dry-run", "--out", str(out)]
+    args = [
+        "push",
+        "model",
+        str(default_path),
+        "--repo-id",
+        "me/mem1-smollm2",
+        "--dataset",
+        "me/hotpot-2obj",
+        "--eval-summary",
+        str(eval_run),
+        "--dry-run",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0  # the dry run validates: loads the folder and runs the pipeline
     return out
 
@@ -196,14 +248,19 @@ def test_remote_code_pipeline_without_mem1_hf(model_folder, tmp_path):
     script.write_text(REMOTE_SCRIPT)
     done = subprocess.run(
         [sys.executable, str(script), str(model_folder), json.dumps(docs)],
-        capture_output=True, text=True, cwd=tmp_path, timeout=600,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
         env=_child_env(HF_MODULES_CACHE=str(tmp_path / "modules")),
     )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["cls"].startswith("transformers_modules.")  # the repository's copy, not a package
     assert result["loaded"] == []
-    assert len(result["answers"]) == 1 and 1 <= result["turns"] == result["events"] <= 2 and result["peak"] > 0
+    assert (
+        len(result["answers"]) == 1 and 1 <= result["turns"] == result["events"] <= 2 and result["peak"] > 0
+    )
 
 
 # ----------------------------------------------------------------------------- adapter
@@ -231,7 +288,9 @@ def test_adapter_push_loads_through_peft(default_path, tmp_path):
 
     base = AutoModelForCausalLM.from_pretrained(default_path)
     torch.manual_seed(0)
-    lora = LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)  # non-zero: it changes outputs
+    lora = LoraConfig(
+        r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False
+    )  # non-zero: it changes outputs
     peft_model = get_peft_model(base, lora)
     adapter = tmp_path / "adapter"
     peft_model.save_pretrained(adapter)
@@ -245,9 +304,23 @@ def test_adapter_push_loads_through_peft(default_path, tmp_path):
     _hub_cache_with_default_model(cache, default_path)
     out = tmp_path / "pushed"
     done = subprocess.run(
-        [sys.executable, "-m", "mem1_hf.cli", "push", "model", str(adapter), "--repo-id", "me/mem1-lora",
-         "--dry-run", "--out", str(out)],
-        capture_output=True, text=True, cwd=REPO, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "mem1_hf.cli",
+            "push",
+            "model",
+            str(adapter),
+            "--repo-id",
+            "me/mem1-lora",
+            "--dry-run",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
         env=_child_env(HF_HUB_CACHE=str(cache), PYTHONPATH=str(REPO / "src")),
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -258,7 +331,11 @@ def test_adapter_push_loads_through_peft(default_path, tmp_path):
     from huggingface_hub import ModelCard
 
     card = ModelCard.load(out / "README.md")
-    assert card.data.library_name == "peft" and "lora" in card.data.tags and card.data.base_model == DEFAULT_BASE_HUB_ID
+    assert (
+        card.data.library_name == "peft"
+        and "lora" in card.data.tags
+        and card.data.base_model == DEFAULT_BASE_HUB_ID
+    )
     with torch.no_grad():
         del plain
         reloaded = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(default_path), out)
@@ -306,18 +383,39 @@ def online_to_localhost(monkeypatch):
 def test_upload_dataset_to_a_local_hub(composed_dir, tmp_path, online_to_localhost, capsys):
     out = tmp_path / "ds"
     with FakeHubServer() as hub:
-        code = main(["push", "dataset", str(composed_dir), "--repo-id", "me/hotpot-2obj", "--private",
-                     "--revision", "v1", "--message", "First release", "--endpoint", hub.url, "--out", str(out)])
+        code = main(
+            [
+                "push",
+                "dataset",
+                str(composed_dir),
+                "--repo-id",
+                "me/hotpot-2obj",
+                "--private",
+                "--revision",
+                "v1",
+                "--message",
+                "First release",
+                "--endpoint",
+                hub.url,
+                "--out",
+                str(out),
+            ]
+        )
     assert code == 0, capsys.readouterr().err
     assert hub.unknown == []
-    assert hub.repos == [{"name": "hotpot-2obj", "organization": "me", "visibility": "private", "type": "dataset"}]
+    assert hub.repos == [
+        {"name": "hotpot-2obj", "organization": "me", "visibility": "private", "type": "dataset"}
+    ]
     assert hub.branches == [("me/hotpot-2obj", "v1")]
     commit = hub.commits[0]
     assert commit["kind"] == "datasets" and commit["revision"] == "v1"
     assert commit["header"]["summary"] == "First release"
     assert commit["authorization"] == "Bearer hf_test_token"
     assert commit["files"] == _files(out)  # exactly the folder the dry run would write
-    assert hub.validated[0]["repoType"] == "dataset" and hub.validated[0]["content"] == _files(out)["README.md"].decode()
+    assert (
+        hub.validated[0]["repoType"] == "dataset"
+        and hub.validated[0]["content"] == _files(out)["README.md"].decode()
+    )
     assert f"pushed to {hub.url}/datasets/me/hotpot-2obj" in capsys.readouterr().out
 
 
@@ -346,7 +444,9 @@ def test_push_user_errors_are_one_line(composed_dir, tmp_path, monkeypatch, caps
     assert "not a checkpoint" in error(
         ["push", "model", str(tmp_path), "--repo-id", "me/x", "--dry-run", "--out", str(tmp_path / "o2")]
     )
-    assert "needs the directory" in error(["push", "model", "--repo-id", "me/x", "--dry-run", "--out", str(tmp_path / "o3")])
+    assert "needs the directory" in error(
+        ["push", "model", "--repo-id", "me/x", "--dry-run", "--out", str(tmp_path / "o3")]
+    )
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))

@@ -34,8 +34,13 @@ def test_loop_calls_on_turn_after_every_turn(tiny_model, tokenizer, hotpot_env):
 def test_pipeline_on_turn_events_match_the_result(tiny_model, tokenizer, hotpot_env):
     agent = pipeline("mem1-agent", model=tiny_model, tokenizer=tokenizer, env=hotpot_env, device="cpu")
     events: list[dict] = []
-    outs = agent([["q one?"], ["q two?", "q three?"]], batch_size=2, max_turns=2, max_new_tokens=5,
-                 on_turn=events.append)
+    outs = agent(
+        [["q one?"], ["q two?", "q three?"]],
+        batch_size=2,
+        max_turns=2,
+        max_new_tokens=5,
+        on_turn=events.append,
+    )
     for index, out in enumerate(outs):
         mine = [e for e in events if e["task_index"] == index]
         assert len(mine) == len(out["turns"])

@@ -86,7 +86,9 @@ def validate_dataset_folder(folder: str | Path) -> dict[str, int]:
     loaded = datasets.load_dataset(str(folder))
     named = {f["split"] for c in card.data.to_dict()["configs"] for f in c["data_files"]}
     if set(loaded) != named:
-        raise Mem1InputError(f"{folder}: load_dataset found splits {sorted(loaded)}, the card names {sorted(named)}")
+        raise Mem1InputError(
+            f"{folder}: load_dataset found splits {sorted(loaded)}, the card names {sorted(named)}"
+        )
     for split, data in loaded.items():
         missing = {"task_id", "questions", "answers"} - set(data.column_names)
         if missing:
@@ -164,9 +166,7 @@ def build_model_folder(
     from mem1_hf.remote_code import add_custom_pipeline, write_pipeline_code
 
     checkpoint = Path(checkpoint)
-    if not checkpoint.is_dir() or not (
-        _is_adapter(checkpoint) or (checkpoint / "config.json").is_file()
-    ):
+    if not checkpoint.is_dir() or not (_is_adapter(checkpoint) or (checkpoint / "config.json").is_file()):
         raise Mem1InputError(f"{checkpoint}: not a checkpoint (needs config.json or adapter_config.json)")
     base = resolve_base_model(checkpoint, base_model)
     out = _fresh_dir(out)
@@ -249,6 +249,24 @@ def validate_space_folder(folder: str | Path) -> dict[str, Any]:
     return validate_space(Path(folder))
 
 
+BASE_MODEL_NOTE = (
+    "Until the trained default adapter is released, this repository holds the base model "
+    "(SmolLM2-135M-Instruct) with the `mem1-agent` pipeline: its numbers are the untrained baseline."
+)
+
+
+def default_checkpoint(path: str) -> tuple[str, str]:
+    """``"default"`` (when no such directory exists) means the demo's model: the trained default
+    adapter once it exists, else the base model; returns ``(path, card note)``."""
+    if path != "default" or Path(path).exists():
+        return path, ""
+    from mem1_hf.defaults import default_adapter_path
+    from mem1_hf.demo.runner import resolve_model
+
+    resolved = resolve_model()
+    return resolved, "" if default_adapter_path() is not None else BASE_MODEL_NOTE
+
+
 # ----------------------------------------------------------------------------- upload
 
 
@@ -308,7 +326,9 @@ def upload_folder(
             commit_message=commit_message or f"Upload {repo_type} with mem1-hf",
         )
     except OfflineModeIsEnabled as err:
-        raise Mem1InputError("cannot upload in offline mode: unset HF_HUB_OFFLINE (or use --dry-run)") from err
+        raise Mem1InputError(
+            "cannot upload in offline mode: unset HF_HUB_OFFLINE (or use --dry-run)"
+        ) from err
     except HfHubHTTPError as err:
         first = (str(err).strip().splitlines() or [""])[0]
         raise Mem1InputError(f"the Hub refused the upload to {repo_id}: {first}") from err
@@ -334,7 +354,11 @@ def push(
     if out is not None:
         folder = build(Path(out))
         checked = validate(folder)
-        return folder, checked, None if dry_run else upload_folder(folder, repo_id, REPO_TYPES[kind], **upload_kwargs)
+        return (
+            folder,
+            checked,
+            None if dry_run else upload_folder(folder, repo_id, REPO_TYPES[kind], **upload_kwargs),
+        )
     with tempfile.TemporaryDirectory(prefix=f"mem1-push-{kind}-") as tmp:
         folder = build(Path(tmp) / "folder")
         checked = validate(folder)
@@ -367,14 +391,16 @@ def _cmd_push(args: argparse.Namespace) -> None:
         from mem1_hf.model_card import load_summary
 
         summary = load_summary(args.eval_summary) if args.eval_summary else None
+        path, note = default_checkpoint(args.path)
         build = lambda out: build_model_folder(  # noqa: E731
-            args.path,
+            path,
             out,
             args.repo_id,
             base_model=args.base_model,
             datasets=args.dataset,
             eval_summary=summary,
             merge=args.merge_adapter,
+            note=args.card_note or note,
         )
         validate = validate_model_folder
     else:
@@ -417,22 +443,33 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
         "upload it (token: HF_TOKEN or `hf auth login`). --dry-run --out DIR stops before the upload.",
     )
     parser.add_argument("kind", choices=tuple(REPO_TYPES), help="what to publish")
-    parser.add_argument("path", nargs="?", help="dataset: a `mem1 compose` directory; model: a checkpoint")
+    parser.add_argument(
+        "path",
+        nargs="?",
+        help="dataset: a `mem1 compose` directory; model: a checkpoint, or `default` (the demo's model)",
+    )
     parser.add_argument("--repo-id", required=True, help="ORG/NAME on the Hub")
     parser.add_argument("--private", action="store_true", help="create a private repository")
     parser.add_argument("--revision", default=None, help="branch to push to (created if missing)")
     parser.add_argument("--message", default=None, help="commit message")
     parser.add_argument("--token", default=None, help="Hub token (default: HF_TOKEN or `hf auth login`)")
-    parser.add_argument("--endpoint", default=None, help="Hub endpoint (default: huggingface.co / HF_ENDPOINT)")
+    parser.add_argument(
+        "--endpoint", default=None, help="Hub endpoint (default: huggingface.co / HF_ENDPOINT)"
+    )
     parser.add_argument("--dry-run", action="store_true", help="write and validate the folder, do not upload")
     parser.add_argument("--out", default=None, help="write the folder here (required with --dry-run)")
     parser.add_argument(
         "--dataset", action="append", default=[], help="Hub id of related data (model and space cards)"
     )
     model = parser.add_argument_group("model")
-    model.add_argument("--base-model", default=None, help="Hub id of the base model (default: from the checkpoint)")
+    model.add_argument(
+        "--base-model", default=None, help="Hub id of the base model (default: from the checkpoint)"
+    )
     model.add_argument("--eval-summary", default=None, help="a `mem1 eval` run directory or its summary.json")
     model.add_argument("--merge-adapter", action="store_true", help="merge a LoRA adapter into a full model")
+    model.add_argument(
+        "--card-note", default=None, help="a paragraph for the model card (e.g. how it was trained)"
+    )
     space = parser.add_argument_group("space")
     space.add_argument("--model", default=None, help="model the Space runs (default: the resolved default)")
     space.add_argument("--corpus", default=None, help="corpus JSONL for the Space (default: the demo corpus)")

@@ -96,7 +96,9 @@ def write_pipeline_code(out_dir: str | Path, entry: str = ENTRY_MODULE) -> list[
 
 def custom_pipeline_entry(entry: str = ENTRY_MODULE, cls: str = ENTRY_CLASS) -> dict:
     """The ``custom_pipelines`` value a model's config needs for the ``"mem1-agent"`` task."""
-    return {TASK: {"impl": f"{flat_name(entry)}.{cls}", "pt": ["AutoModelForCausalLM"], "tf": [], "type": "text"}}
+    return {
+        TASK: {"impl": f"{flat_name(entry)}.{cls}", "pt": ["AutoModelForCausalLM"], "tf": [], "type": "text"}
+    }
 
 
 def add_custom_pipeline(config_path: str | Path) -> dict:

@@ -41,7 +41,9 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
         "offline base model.",
     )
     parser.add_argument("--model", default=None, help="checkpoint path or Hub id (default: see above)")
-    parser.add_argument("--corpus", default=None, help="corpus JSONL (default: $MEM1_DEMO_CORPUS or demo/corpus.jsonl)")
+    parser.add_argument(
+        "--corpus", default=None, help="corpus JSONL (default: $MEM1_DEMO_CORPUS or demo/corpus.jsonl)"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on")
     parser.add_argument("--port", type=int, default=None, help="port (default 7860 or $GRADIO_SERVER_PORT)")
     parser.add_argument("--share", action="store_true", help="ask Gradio for a public share link")

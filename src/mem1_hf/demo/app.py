@@ -35,7 +35,11 @@ from mem1_hf.demo.runner import (
 )
 from mem1_hf.errors import Mem1InputError
 
-MODE_CHOICES = {"mem1": ["mem1"], "full_context": ["full_context"], "both (side by side)": ["mem1", "full_context"]}
+MODE_CHOICES = {
+    "mem1": ["mem1"],
+    "full_context": ["full_context"],
+    "both (side by side)": ["mem1", "full_context"],
+}
 MAX_QUEUE = 16
 _STYLE = {"mem1": ("#1f77b4", "o", "-"), "full_context": ("#d62728", "s", "--")}
 
@@ -79,11 +83,18 @@ def context_plot(state: RunState | None) -> Figure:
     """Context tokens per turn, one line per mode: the memory story at a glance."""
     fig = Figure(figsize=(7, 3.2), dpi=100)
     ax = fig.add_subplot()
-    for mode, run in (state.runs.items() if state else []):
+    for mode, run in state.runs.items() if state else []:
         if run.turns:
             color, marker, style = _STYLE.get(mode, ("#444444", "^", ":"))
             xs = [t["turn"] + 1 for t in run.turns]
-            ax.plot(xs, [t["context_tokens"] for t in run.turns], label=mode, color=color, marker=marker, linestyle=style)
+            ax.plot(
+                xs,
+                [t["context_tokens"] for t in run.turns],
+                label=mode,
+                color=color,
+                marker=marker,
+                linestyle=style,
+            )
     ax.set_xlabel("turn")
     ax.set_ylabel("context tokens")
     ax.set_title("Context tokens per turn")
@@ -106,12 +117,18 @@ def render_results(state: RunState) -> str:
     for i, question in enumerate(state.questions):
         gold = " / ".join(state.golds[i]) if state.golds else "—"
         answers = [r.result["answers"][i] or "(none)" for r in finished]
-        lines.append("| " + " | ".join(_esc(x, 120).replace("|", "\\|") for x in (question, gold, *answers)) + " |")
+        lines.append(
+            "| " + " | ".join(_esc(x, 120).replace("|", "\\|") for x in (question, gold, *answers)) + " |"
+        )
     lines += ["", "| | " + " | ".join(r.mode for r in finished) + " |", "|---" * (1 + len(finished)) + "|"]
     rows: list[tuple[str, list[str]]] = []
     if state.golds:
-        rows.append(("EM (sum / mean)", [f"{r.scores['em_sum']:.0f} / {r.scores['em']:.2f}" for r in finished]))
-        rows.append(("F1 (sum / mean)", [f"{r.scores['f1_sum']:.2f} / {r.scores['f1']:.2f}" for r in finished]))
+        rows.append(
+            ("EM (sum / mean)", [f"{r.scores['em_sum']:.0f} / {r.scores['em']:.2f}" for r in finished])
+        )
+        rows.append(
+            ("F1 (sum / mean)", [f"{r.scores['f1_sum']:.2f} / {r.scores['f1']:.2f}" for r in finished])
+        )
     rows += [
         ("peak tokens", [str(r.result["peak_tokens"]) for r in finished]),
         ("dependency", [f"{r.result['dependency']:.0f}" for r in finished]),
@@ -178,7 +195,9 @@ def build_app(runner: DemoRunner, examples: Sequence[dict[str, Any]] = ()) -> gr
                     label=f"Questions (one per line, at most {MAX_QUESTIONS})", lines=4, elem_id="questions"
                 )
                 example = gr.Dropdown(
-                    choices=list(labels), value=None, label="…or an example task (gold answers known)",
+                    choices=list(labels),
+                    value=None,
+                    label="…or an example task (gold answers known)",
                     elem_id="example",
                 )
             with gr.Column(scale=2):
@@ -193,14 +212,21 @@ def build_app(runner: DemoRunner, examples: Sequence[dict[str, Any]] = ()) -> gr
         results = gr.Markdown(elem_id="results")
         example.change(pick_example, example, questions, queue=False)
         button.click(
-            run, [questions, example, mode, max_turns], [status, mem1_log, full_log, plot, results],
+            run,
+            [questions, example, mode, max_turns],
+            [status, mem1_log, full_log, plot, results],
             concurrency_limit=1,
         )
     return app
 
 
-def launch(model: str | None = None, corpus: str | None = None, host: str = "127.0.0.1",
-           port: int | None = None, share: bool = False) -> None:
+def launch(
+    model: str | None = None,
+    corpus: str | None = None,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    share: bool = False,
+) -> None:
     """Load the model and corpus, build the app and serve it (blocking)."""
     runner = DemoRunner.from_env(model=model, corpus=corpus)
     app = build_app(runner, example_tasks())

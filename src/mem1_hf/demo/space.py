@@ -45,7 +45,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mem1_hf.demo.app import launch  # noqa: E402
 
 if __name__ == "__main__":
-    launch(host=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1"))
+    launch(
+        host=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1")
+    )
 '''
 
 README = """---
@@ -101,7 +103,7 @@ def space_files(model: str | None = None, datasets: Sequence[str] = ()) -> dict[
         "datasets": ["hotpotqa/hotpot_qa", *datasets],
         "tags": ["mem1", "agents", "memory", "retrieval-augmented-generation"],
     }
-    model_line = f"os.environ.setdefault(\"MEM1_MODEL\", {model!r})\n" if model else ""
+    model_line = f'os.environ.setdefault("MEM1_MODEL", {model!r})\n' if model else ""
     return {
         "app.py": APP.format(model_line=model_line),
         "requirements.txt": "\n".join(_requirements()) + "\n",
@@ -177,7 +179,11 @@ def validate_space(folder: str | Path) -> dict[str, Any]:
         if not (folder / name).is_file():
             raise Mem1InputError(f"{folder}: missing {name}")
     data = RepoCard((folder / "README.md").read_text(encoding="utf-8")).data.to_dict()
-    problems = [f"{key} is {data.get(key)!r}" for key, want in (("sdk", "gradio"), ("app_file", "app.py")) if data.get(key) != want]
+    problems = [
+        f"{key} is {data.get(key)!r}"
+        for key, want in (("sdk", "gradio"), ("app_file", "app.py"))
+        if data.get(key) != want
+    ]
     problems += [f"missing {key!r}" for key in ("title", "sdk_version", "models") if not data.get(key)]
     for line in (folder / "requirements.txt").read_text().splitlines():
         try:
@@ -186,10 +192,14 @@ def validate_space(folder: str | Path) -> dict[str, Any]:
             problems.append(f"bad requirement {line!r}")
     compile((folder / "app.py").read_text(), "app.py", "exec")
     if (folder / "mem1_hf").is_dir():
-        probe = "import sys; sys.path.insert(0, sys.argv[1]); import mem1_hf.demo.runner as r; print(r.__file__)"
+        probe = (
+            "import sys; sys.path.insert(0, sys.argv[1]); import mem1_hf.demo.runner as r; print(r.__file__)"
+        )
         done = subprocess.run([sys.executable, "-c", probe, str(folder)], capture_output=True, text=True)
         if done.returncode != 0 or not Path(done.stdout.strip()).resolve().is_relative_to(folder.resolve()):
-            problems.append(f"the shipped mem1_hf does not import from the folder: {done.stderr.strip()[-300:]}")
+            problems.append(
+                f"the shipped mem1_hf does not import from the folder: {done.stderr.strip()[-300:]}"
+            )
         for name in ("corpus.jsonl", "examples.jsonl"):
             lines = (folder / name).read_text().splitlines() if (folder / name).is_file() else []
             if not lines or not all(json.loads(line) for line in lines[:50]):
