@@ -454,3 +454,62 @@ def test_push_user_errors_are_one_line(composed_dir, tmp_path, monkeypatch, caps
     assert "no Hugging Face token" in error(["push", "dataset", str(composed_dir), "--repo-id", "me/x"])
     monkeypatch.setenv("HF_TOKEN", "hf_x")
     assert "ORG/NAME" in error(["push", "dataset", str(composed_dir), "--repo-id", "noslash"])
+
+
+# ----------------------------------------------------------------------------- installed wheel
+
+
+WHEEL_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import mem1_hf
+    assert mem1_hf.__file__.startswith(sys.argv[1]), mem1_hf.__file__
+    from mem1_hf.data.cards import render_card, validate_card
+    from mem1_hf.model_card import ModelCardInfo, render_model_card, validate_model_card
+    manifest = json.load(open(sys.argv[2]))
+    validate_card(render_card(manifest))
+    validate_model_card(render_model_card(ModelCardInfo("me/m", "HuggingFaceTB/SmolLM2-135M-Instruct")))
+    print("cards ok from", mem1_hf.__file__)
+    """
+)
+
+
+def test_card_templates_ship_in_the_wheel(composed_dir, tmp_path):
+    """Cards render from an installed wheel, not only from a checkout (templates are package data)."""
+    import zipfile
+
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(REPO),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert built.returncode == 0, built.stderr[-2000:]
+    wheel = next(tmp_path.glob("mem1_hf-*.whl"))
+    installed = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        archive.extractall(installed)
+    assert "mem1_hf/templates/model_card.md" in names and "mem1_hf/templates/dataset_card.md" in names
+    script = tmp_path / "cards.py"
+    script.write_text(WHEEL_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, str(script), str(installed), str(composed_dir / "compose.json")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+        env=_child_env(PYTHONPATH=str(installed)),
+    )
+    assert done.returncode == 0 and "cards ok" in done.stdout, done.stderr[-2000:]
