@@ -72,8 +72,8 @@ cards: $(VENV)/.installed
 		--seed 0 --out $(CARDS)/mem1-hotpotqa-nq-2obj
 	cp $(CARDS)/mem1-hotpotqa-2obj/README.md dataset_cards/mem1-hotpotqa-2obj.md
 	cp $(CARDS)/mem1-hotpotqa-nq-2obj/README.md dataset_cards/mem1-hotpotqa-nq-2obj.md
-	$(VENV)/bin/mem1 eval --data $(CARDS)/mem1-hotpotqa-2obj --modes mem1,full_context --limit 5 \
-		--max-new-tokens 128 --out $(CARDS)/eval
+	$(VENV)/bin/mem1 eval --data $(CARDS)/mem1-hotpotqa-2obj --modes mem1,full_context --limit 3 \
+		--max-new-tokens 96 --out $(CARDS)/eval
 	MEM1_MODEL= $(VENV)/bin/mem1 push model default --repo-id $(HUB_ORG)/mem1-smollm2-135m \
 		--dataset $(HUB_ORG)/mem1-hotpotqa-2obj --eval-summary $(CARDS)/eval --dry-run --out $(CARDS)/model
 	cp $(CARDS)/model/README.md model_cards/mem1-smollm2-135m.md

@@ -138,6 +138,8 @@ def write_space(
     from mem1_hf.demo.runner import compose_examples, demo_corpus
 
     out = Path(out)
+    if model and Path(model).expanduser().exists():
+        raise Mem1InputError(f"--model {model}: a Space loads its model from the Hub; pass a Hub id (ORG/NAME)")
     for name, text in space_files(model, datasets).items():
         (out / name).write_text(text, encoding="utf-8")
     if not include_runtime:
