@@ -124,7 +124,11 @@ def render_model_card(info: ModelCardInfo, template: str | Path | None = None) -
     if not template.is_file():
         raise Mem1InputError(f"model card template not found: {template}")
     settings = (info.eval_summary or {}).get("settings", {})
-    limit = settings.get("limit")
+    eval_note = ", ".join(
+        f"{key.replace('_', ' ')} {settings[key]}"
+        for key in ("split", "max_turns", "max_new_tokens", "prompt_profile")
+        if settings.get(key) is not None
+    )
     card = ModelCard.from_template(
         card_data(info),
         template_path=str(template),
@@ -137,7 +141,7 @@ def render_model_card(info: ModelCardInfo, template: str | Path | None = None) -
         version=__version__,
         datasets=info.datasets,
         results=qa_results(info.eval_summary),
-        eval_note=f"{limit} tasks per cell" if limit else "all tasks of the test split",
+        eval_note=eval_note or "default settings",
         note=info.note,
     )
     return str(card)
