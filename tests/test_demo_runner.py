@@ -69,7 +69,7 @@ def test_stream_yields_every_turn_of_each_mode_and_scores(tiny_model, tokenizer,
         )
     final = state
     assert final.done and final.active is None
-    for mode, run in final.runs.items():
+    for run in final.runs.values():
         assert len(run.turns) == len(run.result["turns"]) >= 1
         streamed = [{k: event[k] for k in turn} for event, turn in zip(run.turns, run.result["turns"])]
         assert streamed == run.result["turns"]  # what streamed is what the pipeline returned

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -478,6 +479,10 @@ def test_card_templates_ship_in_the_wheel(composed_dir, tmp_path):
     """Cards render from an installed wheel, not only from a checkout (templates are package data)."""
     import zipfile
 
+    source = tmp_path / "source"  # build from a copy: a build leaves egg-info in its source tree
+    shutil.copytree(REPO / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, source / name)
     built = subprocess.run(
         [
             sys.executable,
@@ -489,7 +494,7 @@ def test_card_templates_ship_in_the_wheel(composed_dir, tmp_path):
             "-q",
             "-w",
             str(tmp_path),
-            str(REPO),
+            str(source),
         ],
         capture_output=True,
         text=True,

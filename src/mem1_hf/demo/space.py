@@ -68,17 +68,38 @@ over a BM25 index of the paragraphs of 500 HotpotQA dev questions (CC BY-SA 4.0)
 """
 
 
-def _requirements() -> list[str]:
-    """mem1-hf's own dependencies plus gradio (the Space runs a copy of the package)."""
+def _declared_requirements() -> tuple[list[str], list[str]]:
+    """``(dependencies, demo extra)`` as declared: ``pyproject.toml`` in a checkout, else the
+    installed package's metadata (a wheel)."""
+    pyproject = PACKAGE_DIR.parents[1] / "pyproject.toml"
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: read the installed metadata instead
+        tomllib = None
+    if tomllib is not None and pyproject.is_file():
+        project = tomllib.loads(pyproject.read_text()).get("project", {})
+        if project.get("name") == "mem1-hf":
+            return list(project["dependencies"]), list(
+                project.get("optional-dependencies", {}).get("demo", [])
+            )
     try:
         requires = metadata.requires("mem1-hf") or []
     except metadata.PackageNotFoundError:
         requires = []
     core = [r for r in requires if "extra ==" not in r]
-    demo = [r.split(";")[0].strip() for r in requires if re.search(r"extra\s*==\s*['\"]demo['\"]", r)]
+    demo = [r.split(";")[0] for r in requires if re.search(r"extra\s*==\s*['\"]demo['\"]", r)]
+    return core, demo
+
+
+def _requirements() -> list[str]:
+    """mem1-hf's own dependencies plus its demo extra's gradio (the Space runs a copy of the package)."""
+    from packaging.requirements import Requirement
+
+    core, demo = _declared_requirements()
     if not core:
         raise Mem1InputError("cannot read mem1-hf's dependencies: install the package (pip install -e .)")
-    return sorted(core + (demo or ["gradio>=5"]), key=str.lower)
+    wanted = core + [r for r in demo if Requirement(r).name == "gradio"]
+    return sorted((str(Requirement(r)) for r in wanted), key=str.lower)
 
 
 def space_files(model: str | None = None, datasets: Sequence[str] = ()) -> dict[str, str]:
@@ -139,7 +160,9 @@ def write_space(
 
     out = Path(out)
     if model and Path(model).expanduser().exists():
-        raise Mem1InputError(f"--model {model}: a Space loads its model from the Hub; pass a Hub id (ORG/NAME)")
+        raise Mem1InputError(
+            f"--model {model}: a Space loads its model from the Hub; pass a Hub id (ORG/NAME)"
+        )
     for name, text in space_files(model, datasets).items():
         (out / name).write_text(text, encoding="utf-8")
     if not include_runtime:
