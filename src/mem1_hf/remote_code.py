@@ -6,7 +6,8 @@ Someone who has not installed mem1-hf loads a pushed checkpoint with
 the repository's Python files. Its loader only follows *flat, relative* imports
 (``from .mem1_loop import AgentLoop``), so :func:`write_pipeline_code` copies
 ``mem1_hf.pipeline`` and every ``mem1_hf`` module it imports, at any depth (function-level
-imports too), as ``mem1_<dotted_path>.py`` files with their imports rewritten. The set is
+imports too, and modules named by a string literal for ``importlib``), as
+``mem1_<dotted_path>.py`` files with their imports (and those literals) rewritten. The set is
 derived from the imports each time, so it follows the package as modules move.
 
 Example:
@@ -29,6 +30,7 @@ ENTRY_MODULE = "mem1_hf.pipeline"
 ENTRY_CLASS = "MEM1Pipeline"
 TASK = "mem1-agent"
 _FROM_IMPORT = re.compile(rf"^(\s*from\s+){PACKAGE}\.([\w.]+)(\s+import\b)", re.MULTILINE)
+_NAME_LITERAL = re.compile(rf"""(["']){PACKAGE}((?:\.\w+)+)\1""")
 
 
 def flat_name(module: str) -> str:
@@ -64,6 +66,19 @@ def _imported_modules(module: str, source: str) -> list[str]:
             alias.name.split(".")[0] == PACKAGE for alias in getattr(node, "names", [])
         ):
             raise Mem1InputError(f"{module}: `import {PACKAGE}...` cannot be shipped as remote code")
+    return found + _named_modules(source)
+
+
+def _named_modules(source: str) -> list[str]:
+    """``mem1_hf`` modules named by a string literal (imported with ``importlib`` by name)."""
+    found = []
+    for match in _NAME_LITERAL.finditer(source):
+        name = PACKAGE + match[2]
+        try:
+            if importlib.util.find_spec(name) is not None:
+                found.append(name)
+        except ModuleNotFoundError:
+            pass
     return found
 
 
@@ -85,8 +100,23 @@ def write_pipeline_code(out_dir: str | Path, entry: str = ENTRY_MODULE) -> list[
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for module, source in sorted(pipeline_modules(entry).items()):
+    modules = pipeline_modules(entry)
+    named = sorted({name for source in modules.values() for name in _named_modules(source)})
+
+    def by_name(match: re.Match) -> str:
+        name = PACKAGE + match[2]
+        return f'(__package__ + ".{flat_name(name)}")' if name in named else match[0]
+
+    for module, source in sorted(modules.items()):
         text = _FROM_IMPORT.sub(lambda m: f"{m[1]}.{flat_name(PACKAGE + '.' + m[2])}{m[3]}", source)
+        text = _NAME_LITERAL.sub(by_name, text)  # importlib.import_module("mem1_hf.x") -> the shipped copy
+        if module == entry and named:
+            # transformers copies only the files reached by `from .x import` lines: name them here
+            text += "\n# modules the package imports by name, listed so transformers ships them too\n"
+            text += "".join(
+                f"from .{flat_name(n)} import __name__ as _shipped_{i}  # noqa: E402\n"
+                for i, n in enumerate(named)
+            )
         header = f"# Shipped from {module} (mem1-hf) for trust_remote_code loading; edit the package, not this copy.\n"
         path = out_dir / f"{flat_name(module)}.py"
         path.write_text(header + text, encoding="utf-8")
