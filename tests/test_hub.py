@@ -348,13 +348,19 @@ def test_adapter_push_loads_through_peft(default_path, tmp_path):
 # ----------------------------------------------------------------------------- space
 
 
-def test_space_dry_run_folder(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def space_folder(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("space") / "space"
+    assert main(["push", "space", "--repo-id", "me/mem1-demo", "--dry-run", "--out", str(out)]) == 0
+    return out
+
+
+def test_space_dry_run_folder(space_folder):
     from huggingface_hub import RepoCard
 
     from mem1_hf.demo.space import space_files
 
-    out = tmp_path / "space"
-    assert main(["push", "space", "--repo-id", "me/mem1-demo", "--dry-run", "--out", str(out)]) == 0
+    out = space_folder
     files = _files(out)
     assert {"app.py", "requirements.txt", "README.md", "corpus.jsonl", "examples.jsonl"} <= set(files)
     assert "mem1_hf/demo/app.py" in files and "mem1_hf/templates/model_card.md" in files
@@ -518,3 +524,42 @@ def test_card_templates_ship_in_the_wheel(composed_dir, tmp_path):
         env=_child_env(PYTHONPATH=str(installed)),
     )
     assert done.returncode == 0 and "cards ok" in done.stdout, done.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_space_folder_serves_on_its_own(space_folder, tmp_path):
+    """``python app.py`` inside the pushed folder serves the app from its own package copy, corpus
+    and examples (cwd is the folder, nothing from the repository on the path)."""
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = tmp_path / "space.log"
+    env = _child_env(
+        GRADIO_SERVER_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False", MEM1_SHARED_DATA=str(tmp_path)
+    )
+    with open(log, "w") as handle:
+        proc = subprocess.Popen(
+            [sys.executable, "app.py"], cwd=space_folder, env=env, stdout=handle, stderr=handle
+        )
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=5) as response:
+                    config = json.loads(response.read())
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, log.read_text()[-3000:]
+                time.sleep(1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    text = json.dumps(config, ensure_ascii=False)
+    first = json.loads((space_folder / "examples.jsonl").read_text().splitlines()[0])
+    assert first["questions"][0][:40] in text  # the example tasks come from the folder
+    assert "4858 passages" in text  # and the corpus
