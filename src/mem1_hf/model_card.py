@@ -118,7 +118,7 @@ def render_model_card(info: ModelCardInfo, template: str | Path | None = None) -
     """Render the model card (YAML metadata + Markdown)."""
     from huggingface_hub import ModelCard
 
-    from mem1_hf import __version__
+    from mem1_hf.version import __version__
 
     template = Path(template) if template is not None else TEMPLATE
     if not template.is_file():

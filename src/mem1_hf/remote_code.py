@@ -5,9 +5,10 @@ Someone who has not installed mem1-hf loads a pushed checkpoint with
 ``custom_pipelines`` entry of the model's ``config.json`` and imports the class it names from
 the repository's Python files. Its loader only follows *flat, relative* imports
 (``from .mem1_loop import AgentLoop``), so :func:`write_pipeline_code` copies
-``mem1_hf.pipeline`` and every ``mem1_hf`` module it imports, at any depth (function-level
-imports too, and modules named by a string literal for ``importlib``), as
-``mem1_<dotted_path>.py`` files with their imports (and those literals) rewritten. The set is
+``mem1_hf.pipeline`` and every ``mem1_hf`` module it imports at import time, at any depth
+(and modules named by a string literal for ``importlib``), as ``mem1_<dotted_path>.py`` files
+with their imports (and those literals) rewritten; function-level imports of anything else
+(evaluation, CLI helpers) are guarded so the shipped code needs no retrieval or data libraries. The set is
 derived from the imports each time, so it follows the package as modules move.
 
 Example:
@@ -50,23 +51,33 @@ def _source_path(module: str) -> Path:
     return Path(spec.origin)
 
 
-def _imported_modules(module: str, source: str) -> list[str]:
-    """``mem1_hf`` modules that ``source`` imports, wherever the import statement sits."""
-    found = []
-    for node in ast.walk(ast.parse(source)):
+def _mem1_imports(module: str, source: str) -> tuple[list[str], list[ast.ImportFrom]]:
+    """``mem1_hf`` imports of ``source``: modules imported at import time (module level), and
+    the ``from mem1_hf... import`` statements inside functions (run only when called)."""
+    eager: list[str] = []
+    lazy: list[ast.ImportFrom] = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            in_function = True
         if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            if node.module == PACKAGE:
-                raise Mem1InputError(
-                    f"{module}: `from {PACKAGE} import ...` cannot be shipped as remote code; "
-                    f"import from the defining module instead"
-                )
-            if node.module.startswith(PACKAGE + "."):
-                found.append(node.module)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)) and any(
-            alias.name.split(".")[0] == PACKAGE for alias in getattr(node, "names", [])
-        ):
+            if node.module == PACKAGE or node.module.startswith(PACKAGE + "."):
+                if in_function:
+                    lazy.append(node)
+                elif node.module == PACKAGE:
+                    raise Mem1InputError(
+                        f"{module}: `from {PACKAGE} import ...` cannot be shipped as remote code; "
+                        f"import from the defining module instead"
+                    )
+                else:
+                    eager.append(node.module)
+        elif isinstance(node, ast.Import) and any(a.name.split(".")[0] == PACKAGE for a in node.names):
             raise Mem1InputError(f"{module}: `import {PACKAGE}...` cannot be shipped as remote code")
-    return found + _named_modules(source)
+        for child in ast.iter_child_nodes(node):
+            visit(child, in_function)
+
+    visit(ast.parse(source), False)
+    return eager, lazy
 
 
 def _named_modules(source: str) -> list[str]:
@@ -83,7 +94,13 @@ def _named_modules(source: str) -> list[str]:
 
 
 def pipeline_modules(entry: str = ENTRY_MODULE) -> dict[str, str]:
-    """``{module name: source}`` of ``entry`` and every ``mem1_hf`` module it needs."""
+    """``{module name: source}`` of ``entry`` and every ``mem1_hf`` module it needs at run time.
+
+    Followed: module-level imports and modules named by a string (``importlib``). Imports inside
+    functions are followed only where they point at a module shipped anyway; the others (the
+    evaluation or CLI side of a module) stay out, so remote code needs no retrieval or data
+    libraries (see :func:`write_pipeline_code`).
+    """
     sources: dict[str, str] = {}
     todo = [entry]
     while todo:
@@ -91,8 +108,48 @@ def pipeline_modules(entry: str = ENTRY_MODULE) -> dict[str, str]:
         if module in sources:
             continue
         sources[module] = _source_path(module).read_text(encoding="utf-8")
-        todo.extend(_imported_modules(module, sources[module]))
+        eager, _ = _mem1_imports(module, sources[module])
+        todo.extend(eager + _named_modules(sources[module]))
     return sources
+
+
+def _function_imports(source: str) -> list[ast.Import | ast.ImportFrom]:
+    """Absolute import statements inside functions, not already inside a ``try`` block."""
+    found: list[ast.Import | ast.ImportFrom] = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        if isinstance(node, ast.Try):
+            return
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            in_function = True
+        if in_function and isinstance(node, (ast.Import, ast.ImportFrom)) and not getattr(node, "level", 0):
+            found.append(node)
+        for child in ast.iter_child_nodes(node):
+            visit(child, in_function)
+
+    visit(ast.parse(source), False)
+    return found
+
+
+def _guard_lazy_imports(module: str, source: str, shipped: set[str]) -> str:
+    """Wrap each function-level import of anything not shipped (another ``mem1_hf`` module, an
+    optional library) in ``try``/``except``: transformers' import check skips ``try`` blocks, so
+    only what the pipeline needs at import time is required, and calling such a function
+    without the library says what is missing."""
+    lines = source.splitlines(keepends=True)
+    for node in sorted(_function_imports(source), key=lambda n: n.lineno, reverse=True):
+        if isinstance(node, ast.ImportFrom) and node.module in shipped:
+            continue
+        name = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+        indent = " " * node.col_offset
+        body = ["    " + line for line in lines[node.lineno - 1 : node.end_lineno]]
+        lines[node.lineno - 1 : node.end_lineno] = [
+            f"{indent}try:\n",
+            *body,
+            f"{indent}except ImportError as _missing:  # outside the shipped pipeline code\n",
+            f'{indent}    raise ImportError("this needs {name} (pip install mem1-hf)") from _missing\n',
+        ]
+    return "".join(lines)
 
 
 def write_pipeline_code(out_dir: str | Path, entry: str = ENTRY_MODULE) -> list[Path]:
@@ -101,14 +158,20 @@ def write_pipeline_code(out_dir: str | Path, entry: str = ENTRY_MODULE) -> list[
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     modules = pipeline_modules(entry)
+    shipped = set(modules)
     named = sorted({name for source in modules.values() for name in _named_modules(source)})
+
+    def relative(match: re.Match) -> str:
+        name = PACKAGE + "." + match[2]
+        return f"{match[1]}.{flat_name(name)}{match[3]}" if name in shipped else match[0]
 
     def by_name(match: re.Match) -> str:
         name = PACKAGE + match[2]
         return f'(__package__ + ".{flat_name(name)}")' if name in named else match[0]
 
     for module, source in sorted(modules.items()):
-        text = _FROM_IMPORT.sub(lambda m: f"{m[1]}.{flat_name(PACKAGE + '.' + m[2])}{m[3]}", source)
+        text = _guard_lazy_imports(module, source, shipped)
+        text = _FROM_IMPORT.sub(relative, text)
         text = _NAME_LITERAL.sub(by_name, text)  # importlib.import_module("mem1_hf.x") -> the shipped copy
         if module == entry and named:
             # transformers copies only the files reached by `from .x import` lines: name them here

@@ -204,7 +204,7 @@ class DemoRunner:
         from transformers import pipeline
 
         import mem1_hf  # noqa: F401  (registers the pipeline task)
-        from mem1_hf.models import load_model
+        from mem1_hf.model_loading import load_model
 
         source = resolve_model(model)
         loaded, tokenizer = load_model(source)
