@@ -5,12 +5,14 @@ from __future__ import annotations
 from transformers import pipeline
 
 from mem1_hf.loop import AgentLoop, LoopConfig, Task
-from mem1_hf.policy import ModelPolicy
+from mem1_hf.policy import ModelPolicy, PolicyConfig
 from mem1_hf.prompts import get_profile
 
 
 def test_loop_calls_on_turn_after_every_turn(tiny_model, tokenizer, hotpot_env):
-    policy = ModelPolicy(tiny_model, tokenizer, get_profile("mem1-qa"), max_new_tokens=6)
+    policy = ModelPolicy(
+        tiny_model, tokenizer, get_profile("mem1-qa"), PolicyConfig(max_new_tokens=6).generation_config()
+    )
     seen: list[tuple[str, int, bool, str]] = []
     finished: list[str] = []
 
