@@ -21,6 +21,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import require_data
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("MEM1_CHROMIUM", "/usr/bin/chromium"))
@@ -51,6 +52,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     """``python space/app.py`` on 127.0.0.1 with small generation settings (CPU-friendly)."""
+    require_data()  # the demo corpus and example tasks come from the shared HotpotQA file
     port = _free_port()
     log = tmp_path_factory.mktemp("app") / "app.log"
     env = {

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import HOTPOT_DEV
+from conftest import HOTPOT_DEV, require_data
 from fake_hub import FakeHubServer
 
 from mem1_hf.cli import main
@@ -45,6 +45,7 @@ def _child_env(**extra: str) -> dict[str, str]:
 def composed_dir(tmp_path_factory) -> Path:
     from mem1_hf.data.compose import ComposeConfig, compose, write_composed
 
+    require_data()
     config = ComposeConfig(objectives=2, splits={"test": 0.25}, seed=0, limit=40)
     out = tmp_path_factory.mktemp("composed") / "hotpot_2obj"
     return write_composed(compose([("hotpotqa", str(HOTPOT_DEV))], config, command="mem1 compose ..."), out)
@@ -124,6 +125,7 @@ def test_dataset_dry_run_folder_loads_with_load_dataset(composed_dir, tmp_path, 
 @pytest.fixture(scope="module")
 def eval_run(tmp_path_factory) -> Path:
     """A real (tiny) `mem1 eval` run on the default model: its summary feeds the model-index."""
+    require_data()
     out = tmp_path_factory.mktemp("eval") / "run"
     args = [
         "eval",
@@ -350,6 +352,7 @@ def test_adapter_push_loads_through_peft(default_path, tmp_path):
 
 @pytest.fixture(scope="module")
 def space_folder(tmp_path_factory) -> Path:
+    require_data()  # the demo corpus and examples come from the shared HotpotQA file
     out = tmp_path_factory.mktemp("space") / "space"
     assert main(["push", "space", "--repo-id", "me/mem1-demo", "--dry-run", "--out", str(out)]) == 0
     return out
