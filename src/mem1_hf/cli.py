@@ -39,6 +39,8 @@ PLUGINS: tuple[str, ...] = (
     "mem1_hf.envs.webshop.play",
     "mem1_hf.evaluation.cli",
     "mem1_hf.train",
+    "mem1_hf.hub",
+    "mem1_hf.demo",
 )
 
 

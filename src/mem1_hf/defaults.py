@@ -103,3 +103,18 @@ def default_model_path() -> Path:
         return convert_gguf(gguf, out_dir)
     with tempfile.TemporaryDirectory(prefix="mem1-gguf-") as workdir:
         return convert_gguf(_downloaded_gguf(Path(workdir)), out_dir)
+
+
+#: where the project's trained default adapter is installed (by the training run or a download)
+DEFAULT_ADAPTER_NAME = "mem1-smollm2-135m"
+
+
+def default_adapter_path() -> Path | None:
+    """The trained default MEM1 adapter, if one is installed; ``None`` until then.
+
+    ``$MEM1_HF_HOME/adapters/mem1-smollm2-135m`` (or ``~/.cache/mem1_hf/...``) holding a PEFT
+    adapter (``adapter_config.json``). The demo and the Space use it when present, else the
+    base model, so a trained adapter is picked up with no code change.
+    """
+    path = cache_dir() / "adapters" / DEFAULT_ADAPTER_NAME
+    return path if (path / "adapter_config.json").is_file() else None

@@ -211,16 +211,25 @@ class AgentLoop:
         self.context_limit = context_limit or int(getattr(policy, "context_limit", 1 << 30))
 
     def run(
-        self, tasks: Sequence[Task], on_finish: Callable[[Trajectory], None] | None = None
+        self,
+        tasks: Sequence[Task],
+        on_finish: Callable[[Trajectory], None] | None = None,
+        on_turn: Callable[[Trajectory, Turn, bool], None] | None = None,
     ) -> list[Trajectory]:
-        """Run ``tasks`` in batches of ``config.batch_size``; results in input order."""
+        """Run ``tasks`` in batches of ``config.batch_size``; results in input order.
+
+        ``on_turn(trajectory, turn, done)`` is called after every turn's environment step (the
+        turn's observation is filled in; ``done`` on the task's last turn, when its answer and
+        ``stop_reason`` are final), so a caller can stream a task as it runs;
+        ``on_finish(trajectory)`` is called when a task ends.
+        """
         queue = deque(enumerate(tasks))
         active: list[_Active] = []
         done: dict[int, Trajectory] = {}
         while queue or active:
             while queue and len(active) < self.config.batch_size:
                 active.append(self._start(*queue.popleft()))
-            finished = self._step(active)
+            finished = self._step(active, on_turn)
             for state in finished:
                 state.trajectory.time_s = time.perf_counter() - state.started
                 self.policy.release(state.key)
@@ -238,7 +247,9 @@ class AgentLoop:
         trajectory = Trajectory(task=task, mode=self.config.mode, history=history)
         return _Active(index, key, trajectory, started)
 
-    def _step(self, active: list[_Active]) -> list[_Active]:
+    def _step(
+        self, active: list[_Active], on_turn: Callable[[Trajectory, Turn, bool], None] | None = None
+    ) -> list[_Active]:
         """One turn for every active task; returns the tasks that finished."""
         cfg, finished = self.config, []
         requests, runnable, contexts = [], [], []
@@ -285,6 +296,8 @@ class AgentLoop:
                 finished.append(state)
             else:
                 self._observe(state, turn, outcome.observation or "", item.turns_left)
+            if on_turn is not None:
+                on_turn(trajectory, turn, state in finished)
         return finished
 
     def _observe(self, state: _Active, turn: Turn, body: str, turns_left: int) -> None:

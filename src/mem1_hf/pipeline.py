@@ -15,7 +15,7 @@ returns a list of results, generated ``batch_size`` tasks at a time by the share
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import fields
 from typing import Any
 
@@ -33,6 +33,7 @@ _LOOP_KEYS = tuple(f.name for f in fields(LoopConfig) if f.name != "batch_size")
 _POLICY_KEYS = tuple(f.name for f in fields(PolicyConfig))
 # any other GenerationConfig attribute (do_sample, top_p, top_k, repetition_penalty, …) goes to generate
 _GENERATE_KEYS = tuple(k for k in GenerationConfig().to_dict() if k not in _POLICY_KEYS)
+_CALLBACK_KEYS = ("on_turn",)  # per-turn streaming (the loop's hook)
 
 
 def normalise_tasks(inputs: Any) -> tuple[list[list[str]], bool]:
@@ -68,9 +69,13 @@ class MEM1Pipeline(Pipeline):
 
     Pipeline arguments (at construction or per call): ``env`` (a search environment, required),
     ``mode``, ``prompt_profile``, ``max_turns``, ``max_new_tokens``, ``max_obs_tokens``,
-    ``truncate_tokens``, ``topk``, ``reuse_prompt_cache``, ``return_token_ids``, ``batch_size``
-    and generation kwargs (``do_sample``, ``temperature``, ``top_p``, …, or
+    ``truncate_tokens``, ``topk``, ``reuse_prompt_cache``, ``return_token_ids``, ``batch_size``,
+    ``on_turn`` and generation kwargs (``do_sample``, ``temperature``, ``top_p``, …, or
     ``generate_kwargs={...}``).
+
+    ``on_turn(event)`` streams a task as it runs: after every turn it receives that turn's dict
+    (as in ``out["turns"]``) plus ``task_index``, ``task_id``, ``mode``, ``task_done`` and, when
+    done, ``task_stop_reason`` and ``answers``.
     """
 
     _load_processor = False
@@ -80,7 +85,7 @@ class MEM1Pipeline(Pipeline):
 
     def _sanitize_parameters(self, **kwargs):
         forward: dict[str, Any] = {}
-        for key in (*_LOOP_KEYS, *_POLICY_KEYS, "env"):
+        for key in (*_LOOP_KEYS, *_POLICY_KEYS, *_CALLBACK_KEYS, "env"):
             if key in kwargs:
                 forward[key] = kwargs.pop(key)
         generate = dict(kwargs.pop("generate_kwargs", None) or {})
@@ -122,6 +127,7 @@ class MEM1Pipeline(Pipeline):
         env=None,
         batch_size: int = 1,
         generate_kwargs: dict | None = None,
+        on_turn: Callable[[dict], None] | None = None,
         **kwargs,
     ):
         if env is None:
@@ -144,10 +150,31 @@ class MEM1Pipeline(Pipeline):
             policy_config.generation_config(**(generate_kwargs or {})),
             reuse_prompt_cache=policy_config.reuse_prompt_cache,
         )
-        return AgentLoop(policy, task_env, config).run(tasks)
+        return AgentLoop(policy, task_env, config).run(tasks, on_turn=_turn_events(tasks, on_turn))
 
     def postprocess(self, trajectory, return_token_ids: bool = False) -> dict:
         return trajectory.to_dict(include_ids=return_token_ids)
+
+
+def _turn_events(tasks: Sequence[Task], on_turn: Callable[[dict], None] | None):
+    """Adapt a user's ``on_turn(event_dict)`` to the loop's ``on_turn(trajectory, turn)``."""
+    if on_turn is None:
+        return None
+    index = {id(task): i for i, task in enumerate(tasks)}
+
+    def hook(trajectory, turn, done: bool) -> None:
+        event = {
+            "task_index": index[id(trajectory.task)],
+            "task_id": trajectory.task.id,
+            "mode": trajectory.mode,
+            **turn.to_dict(),
+            "task_done": done,
+        }
+        if done:
+            event.update(task_stop_reason=trajectory.stop_reason, answers=trajectory.answers)
+        on_turn(event)
+
+    return hook
 
 
 def register_pipeline() -> None:

@@ -241,7 +241,8 @@ def family_for(env: Any) -> type[TaskEnvironment]:
 
 
 def as_task_env(env: Any, profile: str | PromptProfile, topk: int | None = None) -> TaskEnvironment:
-    """The family adapter for ``env``; a :class:`TaskEnvironment` passes through.
+    """The family adapter for ``env``; a :class:`TaskEnvironment` passes through, a plain search
+    function ``fn(queries, topk)`` (documents per query) becomes a QA search environment.
 
     Example:
         >>> as_task_env(object(), "mem1-qa")
@@ -251,4 +252,8 @@ def as_task_env(env: Any, profile: str | PromptProfile, topk: int | None = None)
     """
     if isinstance(env, TaskEnvironment):
         return env
+    if callable(env) and not any(isinstance(env, f.env_type) for f in families().values()):
+        from mem1_hf.envs.base import FunctionSearchEnv  # a plain search function fn(queries, topk)
+
+        env = FunctionSearchEnv(env)
     return family_for(env)(env, get_profile(profile), topk)

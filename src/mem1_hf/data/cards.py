@@ -1,6 +1,6 @@
 """Dataset cards for composed MEM1 datasets: render the template, check the metadata.
 
-The template is ``dataset_cards/mem1_composed.md`` (Jinja, rendered by
+The template is package data, ``mem1_hf/templates/dataset_card.md`` (Jinja, rendered by
 ``huggingface_hub.DatasetCard.from_template``). The YAML metadata carries the sources'
 licences (HotpotQA CC BY-SA 4.0, NQ CC BY-SA 3.0, 2WikiMultihopQA Apache-2.0, MuSiQue
 CC BY 4.0; from the sources actually used), ``task_categories``, ``source_datasets``,
@@ -25,8 +25,8 @@ from typing import Any
 
 from mem1_hf.errors import Mem1InputError
 
-#: the template, at the repository root (``dataset_cards/``) next to ``src/``
-TEMPLATE = Path(__file__).resolve().parents[3] / "dataset_cards" / "mem1_composed.md"
+#: the template: package data, so `mem1 compose` works from an installed wheel too
+TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "dataset_card.md"
 
 #: Hub ``size_categories`` buckets: (exclusive upper bound, label)
 SIZE_CATEGORIES = (
