@@ -32,6 +32,7 @@ PLUGINS: tuple[str, ...] = (
     "mem1_hf.server",
     "mem1_hf.envs.webshop.play",
     "mem1_hf.evaluation.cli",
+    "mem1_hf.data.trajectories",
 )
 
 
