@@ -188,6 +188,7 @@ class _Question:
     seen_titles: set[str] = field(default_factory=set)
     queries: list[str] = field(default_factory=list)
     next_query: str | None = None
+    candidate: str | None = None  # an answer read before every gold passage was
     guess: str | None = None
     gave_up: bool = False
 
@@ -299,27 +300,38 @@ class QAExpertPolicy:
         gold_docs = [(t, x) for t, x in docs if t.lower() in gold]
         for title, _ in gold_docs:
             q.seen_titles.add(title.lower())
-        # the answer must stand in a gold passage (any passage when the source names none)
-        candidates = gold_docs if gold else docs
-        if not q.needs_all_titles() or q.seen_titles >= set(gold):
-            for title, text in candidates:
-                found = self._answer_in(q, title, text)
-                if found:
-                    return
-            if q.needs_all_titles() and gold and q.seen_titles >= set(gold):
+        # a question is answered only once every gold passage has been read (both hops of a
+        # multi-hop question); the answer must stand in a gold passage (any, when none is named)
+        complete = q.seen_titles >= set(gold)
+        answer_doc = None
+        if q.candidate is None and not q.needs_all_titles():
+            for title, text in gold_docs if gold else docs:
+                fact = self._answer_fact(q, title, text)
+                if fact:
+                    answer_doc = title
+                    if complete:
+                        q.answer, q.fresh_fact = q.candidate, fact
+                        return
+                    q.facts = (q.facts + [fact])[-2:]
+                    break
+        if complete and gold:
+            if q.candidate is not None:
+                q.answer = q.candidate
+            elif q.needs_all_titles():  # yes/no or a choice: decided by reading every gold passage
                 q.answer = q.answers[0].replace(";", ",")
-                titles = " and ".join(base_title(t) for t, _ in gold_docs) or "both"
+                titles = " and ".join(base_title(gold[k]) for k in gold)
                 q.fresh_fact = f"I read {titles}; the answer is {q.answer}."
-                return
-        unseen = [gold[k] for k in gold if k not in q.seen_titles]
-        if gold and not unseen:  # every gold passage read and the answer is not written in them
-            q.gave_up = True
+            else:  # every gold passage read and the answer is not written in them
+                q.gave_up = True
             return
-        if gold_docs:
-            title, text = gold_docs[0]
+        unseen = [gold[k] for k in gold if k not in q.seen_titles]
+        bridges = [(t, x) for t, x in gold_docs if t != answer_doc]
+        if bridges:
+            title, text = bridges[0]
             fact = self._bridge_fact(title, text, unseen)
             if fact not in q.facts:
                 q.facts = (q.facts + [fact])[-2:]
+        if gold_docs:
             read = " ".join(x for _, x in docs) + " " + q.text
             named = [t for t in unseen if base_title(t) and base_title(t).lower() in read.lower()]
             if named:
@@ -330,14 +342,14 @@ class QAExpertPolicy:
                     return
         self._refine(q, unseen)
 
-    def _answer_in(self, q: _Question, title: str, text: str) -> bool:
+    def _answer_fact(self, q: _Question, title: str, text: str) -> str | None:
+        """The shortened sentence holding a gold answer (and remember that answer), if any."""
         for sentence in _sentences(text):
             for alias in q.answers:
                 if _contains(sentence, alias):
-                    q.answer = alias.replace(";", ",")
-                    q.fresh_fact = shorten(f"{base_title(title)}: {sentence}", alias)
-                    return True
-        return False
+                    q.candidate = alias.replace(";", ",")
+                    return shorten(f"{base_title(title)}: {sentence}", alias)
+        return None
 
     @staticmethod
     def _bridge_fact(title: str, text: str, unseen: list[str]) -> str:
@@ -372,6 +384,8 @@ class QAExpertPolicy:
     def _final(q: _Question) -> str:
         if q.answer is not None:
             return q.answer
+        if q.candidate is not None:  # read, but the other hop was not confirmed
+            return q.candidate
         if q.text.split()[0].lower() in _YES_NO_START:  # a yes/no question: the guess is a yes/no
             return "yes"
         return (q.guess or "unknown").replace(";", ",")
