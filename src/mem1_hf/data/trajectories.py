@@ -355,7 +355,7 @@ def run(args: argparse.Namespace, model=None, tokenizer=None) -> dict[str, Any]:
 
             tasks = [Task(r["task_id"], list(r["questions"])) for r in rows]
             AgentLoop(policy, env, config).run(tasks, on_finish=write)
-    settings["command"] = args.command_line
+    settings["command"] = getattr(args, "command_line", None) or command_of(args)
     wanted = {(n, r["task_id"]) for n, rows in rows_by_n.items() for r in rows}
     finished = [t for t in load_task_log(log) if (t["n_objectives"], t["task_id"]) in wanted]
     return write_dataset(out, finished, settings)
@@ -374,12 +374,39 @@ def _policy(args: argparse.Namespace, model, tokenizer, golds: dict, config):
     return ModelPolicy(model, tokenizer, config.profile, args.max_new_tokens, generation_kwargs=generation)
 
 
-def _cmd_trajectories(args: argparse.Namespace) -> None:
-    import sys
+def command_of(args: argparse.Namespace) -> str:
+    """The ``mem1 trajectories`` command of ``args`` (local paths by name only, for the card).
 
-    args.command_line = "mem1 " + " ".join(
-        Path(a).name if os.path.sep in a and Path(a).exists() else a for a in sys.argv[1:]
-    )
+    Example:
+        >>> ns = argparse.Namespace(data=["/x/qa_2obj"], split="train", policy="expert", model=None,
+        ...     objectives=None, limit=5, mode="mem1", max_turns=None, topk=2, max_obs_tokens=160,
+        ...     max_new_tokens=256, do_sample=False, temperature=1.0, top_p=1.0, seed=0, out="/x/t")
+        >>> command_of(ns)
+        'mem1 trajectories --data qa_2obj --split train --policy expert --limit 5 --topk 2 --max-obs-tokens 160 --out t'
+    """
+    parts = ["mem1 trajectories"] + [f"--data {Path(d).name}" for d in args.data]
+    parts += [f"--split {args.split}", f"--policy {args.policy}"]
+    if args.policy == "model":
+        parts.append(f"--model {Path(args.model).name if args.model else 'default'}")
+        parts.append(f"--max-new-tokens {args.max_new_tokens}")
+        if args.do_sample:
+            parts.append(f"--do-sample --temperature {args.temperature} --top-p {args.top_p} --seed {args.seed}")
+    for flag, value, default in (
+        ("--objectives", args.objectives, None),
+        ("--limit", args.limit, None),
+        ("--mode", args.mode, "mem1"),
+        ("--max-turns", args.max_turns, None),
+        ("--topk", args.topk, 3),
+        ("--max-obs-tokens", args.max_obs_tokens, 512),
+    ):
+        if value != default:
+            parts.append(f"{flag} {value}")
+    parts.append(f"--out {Path(args.out).name}")
+    return " ".join(parts)
+
+
+def _cmd_trajectories(args: argparse.Namespace) -> None:
+    args.command_line = command_of(args)
     summary = run(args)
     for n, s in summary.items():
         print(
