@@ -34,8 +34,8 @@ def expert_run(composed, tokenizer):
 
 
 def test_every_turn_is_valid_and_the_task_ends_with_one_answer_per_question(expert_run):
-    rows, trajectories = expert_run
-    for row, trajectory in zip(rows, trajectories):
+    _, trajectories = expert_run
+    for trajectory in trajectories:
         actions = [t.parsed.action for t in trajectory.turns]
         assert "invalid" not in actions
         assert actions[-1] == "answer" and set(actions[:-1]) <= {"search"}

@@ -55,7 +55,7 @@ class QASFTConfig(SFTConfig):
         metadata={"help": "trajectory dataset: a `mem1 trajectories` folder, a parquet file or a Hub id"},
     )
     data_split: str = field(default="train", metadata={"help": "split of --data to train on"})
-    max_rows: int | None = field(default=None, metadata={"help": "train on the first N rows only"})
+    max_rows: int | None = field(default=None, metadata={"help": "train on N rows sampled with `seed`"})
     base_model: str | None = field(
         default=None,
         metadata={"help": "base model path or Hub id (default: the offline SmolLM2-135M-Instruct)"},
@@ -166,20 +166,29 @@ def load_rows(config: QASFTConfig):
 
     path = Path(config.data).expanduser()
     try:
-        if path.is_file():
+        if path.is_dir():
+            # read the folder's parquet files directly: load_dataset(folder) may serve a stale cache
+            # of an earlier dataset written to the same folder
+            files = sorted((path / "data").glob(f"{config.data_split}*.parquet")) or sorted(
+                path.glob(f"{config.data_split}*.parquet")
+            )
+            if not files:
+                raise Mem1InputError(f"{path}: no {config.data_split} parquet files (use `mem1 trajectories`)")
+            rows = datasets.load_dataset("parquet", data_files=[str(f) for f in files], split="train")
+        elif path.is_file():
             rows = datasets.load_dataset("parquet", data_files=str(path), split="train")
-        elif path.is_dir():
-            rows = datasets.load_dataset(str(path), split=config.data_split)
         else:
             rows = datasets.load_dataset(config.data, split=config.data_split)
+    except Mem1InputError:
+        raise
     except Exception as err:  # datasets raises many types; the user needs one line
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise Mem1InputError(f"cannot load training data {config.data!r}: {first}") from err
     missing = [c for c in TRAIN_COLUMNS if c not in rows.column_names]
     if missing:
         raise Mem1InputError(f"{config.data}: missing column(s) {', '.join(missing)} (use `mem1 trajectories`)")
-    if config.max_rows is not None:
-        rows = rows.select(range(min(config.max_rows, len(rows))))
+    if config.max_rows is not None:  # a seeded sample: rows are stored in the order tasks finished
+        rows = rows.shuffle(seed=config.seed).select(range(min(config.max_rows, len(rows))))
     return rows.select_columns(list(TRAIN_COLUMNS))
 
 
