@@ -29,7 +29,9 @@ def expert_run(composed, tokenizer):
     rows, env = composed
     config = LoopConfig(max_turns=6, batch_size=4, topk=3)
     policy = QAExpertPolicy(tokenizer, {r["task_id"]: r for r in rows}, config.profile, max_turns=6)
-    trajectories = AgentLoop(policy, env, config).run([Task(r["task_id"], list(r["questions"])) for r in rows])
+    trajectories = AgentLoop(policy, env, config).run(
+        [Task(r["task_id"], list(r["questions"])) for r in rows]
+    )
     return rows, trajectories
 
 
@@ -72,7 +74,9 @@ def test_answers_equal_golds_when_the_expert_read_every_gold_passage(expert_run)
             state = turn.parsed.internal_state
             target = int(state.rsplit("Now Q", 1)[1].split()[0]) - 1
             per_question.setdefault(target, []).extend(read_documents(turn.observation))
-        for i, (answer, golds, titles) in enumerate(zip(trajectory.answers, row["answers"], row["gold_titles"])):
+        for i, (answer, golds, titles) in enumerate(
+            zip(trajectory.answers, row["answers"], row["gold_titles"])
+        ):
             docs = per_question.get(i, [])
             seen = {t for t, _ in docs}
             text = " ".join(x for t, x in docs if t in titles)
@@ -102,7 +106,9 @@ def test_memory_keeps_answers_and_drops_their_sentences(expert_run):
 def test_multi_hop_question_searches_twice(tokenizer, hotpot_env):
     """A HotpotQA bridge question: the first search finds the bridge passage, the second the answer."""
     gold = QAGold(
-        ["What government position was held by the woman who portrayed Corliss Archer in the film Kiss and Tell?"],
+        [
+            "What government position was held by the woman who portrayed Corliss Archer in the film Kiss and Tell?"
+        ],
         [["Chief of Protocol"]],
         [["Kiss and Tell (1945 film)", "Shirley Temple"]],
     )

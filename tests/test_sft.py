@@ -30,7 +30,9 @@ def rows(tokenizer, hotpot_env):
     trajectories = AgentLoop(policy, hotpot_env, config).run([Task(r.id, [r.question]) for r in records])
     out = [row for tr in trajectories for row in turn_rows(tr, tokenizer, golds[tr.task.id].answers, {})]
     assert len(out) >= 4
-    return Dataset.from_list([{"input_ids": r["input_ids"], "completion_mask": r["completion_mask"]} for r in out])
+    return Dataset.from_list(
+        [{"input_ids": r["input_ids"], "completion_mask": r["completion_mask"]} for r in out]
+    )
 
 
 def _config(tmp_path, **overrides) -> QASFTConfig:
@@ -64,7 +66,10 @@ def test_the_loss_covers_only_the_response_tokens(tmp_path, rows, tokenizer):
         logits = trainer.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     # the same loss by hand, from completion_mask only
     width = batch["input_ids"].shape[1]
-    masks = [torch.tensor(rows[i]["completion_mask"] + [0] * (width - len(rows[i]["completion_mask"]))) for i in (0, 1)]
+    masks = [
+        torch.tensor(rows[i]["completion_mask"] + [0] * (width - len(rows[i]["completion_mask"])))
+        for i in (0, 1)
+    ]
     keep = torch.stack(masks)[:, 1:].bool()
     logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
     token_logp = logp.gather(-1, batch["input_ids"][:, 1:].unsqueeze(-1)).squeeze(-1)
@@ -98,7 +103,9 @@ def test_sft_on_four_rows_changes_only_the_adapter(tmp_path, rows, default_path)
             key = name.replace("base_model.model.", "", 1).replace(".base_layer", "")
             assert not param.requires_grad and torch.equal(param, before[key]), name
             frozen += 1
-    assert lora > 0 and frozen == len(before) - (1 if "lm_head.weight" in before and base.config.tie_word_embeddings else 0)
+    assert lora > 0 and frozen == len(before) - (
+        1 if "lm_head.weight" in before and base.config.tie_word_embeddings else 0
+    )
     out = Path(config.output_dir)
     assert (out / "adapter_model.safetensors").is_file() and (out / "sft_summary.json").is_file()
     # the saved folder loads offline as base + adapter and differs from the base
@@ -111,7 +118,9 @@ def test_sft_on_four_rows_changes_only_the_adapter(tmp_path, rows, default_path)
 
 def test_yaml_config_with_routing_key_and_overrides(tmp_path):
     config = tmp_path / "c.yaml"
-    config.write_text(f"trainer: sft\ndata: {tmp_path}/rows\nlora_r: 8\noutput_dir: {tmp_path}/o\nuse_cpu: true\n")
+    config.write_text(
+        f"trainer: sft\ndata: {tmp_path}/rows\nlora_r: 8\noutput_dir: {tmp_path}/o\nuse_cpu: true\n"
+    )
     parsed = parse_config(["--config", str(config), "--lora_r", "4", "--num_train_epochs", "2"])
     assert parsed.lora_r == 4 and parsed.num_train_epochs == 2 and parsed.completion_only_loss is True
     assert parsed.data == f"{tmp_path}/rows" and parsed.lora_config().target_modules == "all-linear"

@@ -41,14 +41,17 @@ def test_rows_round_trip_and_equal_the_loops_ids(expert_folder, composed_dir, to
     env = LocalRetrievalEnv.from_corpus(composed_dir / "corpus.jsonl", retriever="bm25")
     config = LoopConfig(max_turns=6, batch_size=4, topk=2, max_obs_tokens=96)
     policy = QAExpertPolicy(tokenizer, {t["task_id"]: t for t in tasks}, max_turns=6)
-    trajectories = AgentLoop(policy, env, config).run([Task(t["task_id"], list(t["questions"])) for t in tasks])
+    trajectories = AgentLoop(policy, env, config).run(
+        [Task(t["task_id"], list(t["questions"])) for t in tasks]
+    )
     expected = [
         (tr.task.id, turn.index, turn.input_ids + turn.output_ids, len(turn.input_ids), turn.response)
         for tr in trajectories
         for turn in tr.turns
     ]
     got = [
-        (r["task_id"], r["turn"], r["input_ids"], r["completion_mask"].count(0), r["response_text"]) for r in rows
+        (r["task_id"], r["turn"], r["input_ids"], r["completion_mask"].count(0), r["response_text"])
+        for r in rows
     ]
     assert sorted(got) == sorted(expected)  # rows are written in the order tasks finish
     for row in rows:
@@ -71,9 +74,21 @@ def test_card_and_summary(expert_folder):
 def test_rerun_resumes_and_other_settings_are_refused(expert_folder, composed_dir, capsys):
     log = expert_folder / "tasks.jsonl"
     before = log.read_text()
-    assert mem1_main(["trajectories", "--data", str(composed_dir), "--out", str(expert_folder), *SETTINGS]) == 0
+    assert (
+        mem1_main(["trajectories", "--data", str(composed_dir), "--out", str(expert_folder), *SETTINGS]) == 0
+    )
     assert log.read_text() == before  # nothing ran again
-    args = ["trajectories", "--data", str(composed_dir), "--out", str(expert_folder), "--topk", "3", "--limit", "4"]
+    args = [
+        "trajectories",
+        "--data",
+        str(composed_dir),
+        "--out",
+        str(expert_folder),
+        "--topk",
+        "3",
+        "--limit",
+        "4",
+    ]
     assert mem1_main(args) == 2
     assert "error: " in capsys.readouterr().err
 
@@ -97,7 +112,17 @@ def test_model_rollouts_export_their_sampled_ids(composed_dir, tmp_path, tokeniz
     tokenizer.save_pretrained(model_dir)
     out = tmp_path / "model_rows"
     args = ["trajectories", "--data", str(composed_dir), "--out", str(out), "--policy", "model"]
-    args += ["--model", str(model_dir), "--max-new-tokens", "6", "--max-turns", "2", "--limit", "2", "--do-sample"]
+    args += [
+        "--model",
+        str(model_dir),
+        "--max-new-tokens",
+        "6",
+        "--max-turns",
+        "2",
+        "--limit",
+        "2",
+        "--do-sample",
+    ]
     assert mem1_main(args) == 0
     rows = load_dataset(str(out), split="train")
     assert len(rows) == 4  # 2 tasks x 2 turns (a random model never answers)
@@ -109,7 +134,15 @@ def test_model_rollouts_export_their_sampled_ids(composed_dir, tmp_path, tokeniz
 
 def test_user_mistakes_are_one_line_errors(composed_dir, tmp_path, capsys):
     assert mem1_main(["trajectories", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
-    assert mem1_main(["trajectories", "--data", str(composed_dir), "--out", str(tmp_path / "o"), "--objectives", "3"]) == 2
-    assert mem1_main(["trajectories", "--data", str(composed_dir), "--out", str(tmp_path / "o"), "--do-sample"]) == 2
+    assert (
+        mem1_main(
+            ["trajectories", "--data", str(composed_dir), "--out", str(tmp_path / "o"), "--objectives", "3"]
+        )
+        == 2
+    )
+    assert (
+        mem1_main(["trajectories", "--data", str(composed_dir), "--out", str(tmp_path / "o"), "--do-sample"])
+        == 2
+    )
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 3 and all(line.startswith("error: ") for line in errors)

@@ -390,7 +390,9 @@ def command_of(args: argparse.Namespace) -> str:
         parts.append(f"--model {Path(args.model).name if args.model else 'default'}")
         parts.append(f"--max-new-tokens {args.max_new_tokens}")
         if args.do_sample:
-            parts.append(f"--do-sample --temperature {args.temperature} --top-p {args.top_p} --seed {args.seed}")
+            parts.append(
+                f"--do-sample --temperature {args.temperature} --top-p {args.top_p} --seed {args.seed}"
+            )
     for flag, value, default in (
         ("--objectives", args.objectives, None),
         ("--limit", args.limit, None),

@@ -66,7 +66,9 @@ class QASFTConfig(SFTConfig):
     lora_target_modules: str = field(
         default="all-linear", metadata={"help": "peft target modules: 'all-linear' or comma-separated names"}
     )
-    merge: bool = field(default=False, metadata={"help": "also save base + adapter merged in OUTPUT_DIR/merged"})
+    merge: bool = field(
+        default=False, metadata={"help": "also save base + adapter merged in OUTPUT_DIR/merged"}
+    )
     # TRL / transformers defaults changed for this use
     output_dir: str | None = field(default="runs/sft-lora", metadata={"help": "where the adapter is saved"})
     completion_only_loss: bool | None = field(
@@ -173,7 +175,9 @@ def load_rows(config: QASFTConfig):
                 path.glob(f"{config.data_split}*.parquet")
             )
             if not files:
-                raise Mem1InputError(f"{path}: no {config.data_split} parquet files (use `mem1 trajectories`)")
+                raise Mem1InputError(
+                    f"{path}: no {config.data_split} parquet files (use `mem1 trajectories`)"
+                )
             rows = datasets.load_dataset("parquet", data_files=[str(f) for f in files], split="train")
         elif path.is_file():
             rows = datasets.load_dataset("parquet", data_files=str(path), split="train")
@@ -186,7 +190,9 @@ def load_rows(config: QASFTConfig):
         raise Mem1InputError(f"cannot load training data {config.data!r}: {first}") from err
     missing = [c for c in TRAIN_COLUMNS if c not in rows.column_names]
     if missing:
-        raise Mem1InputError(f"{config.data}: missing column(s) {', '.join(missing)} (use `mem1 trajectories`)")
+        raise Mem1InputError(
+            f"{config.data}: missing column(s) {', '.join(missing)} (use `mem1 trajectories`)"
+        )
     if config.max_rows is not None:  # a seeded sample: rows are stored in the order tasks finished
         rows = rows.shuffle(seed=config.seed).select(range(min(config.max_rows, len(rows))))
     return rows.select_columns(list(TRAIN_COLUMNS))
