@@ -249,7 +249,8 @@ class QAExpertPolicy:
     # -- one turn ------------------------------------------------------------------------
     def _task_state(self, key: str) -> _TaskState:
         if key not in self._state:
-            task_id = key.split(":", 1)[1] if ":" in key else key  # the loop keys tasks "index:id"
+            # the loop keys a task "index:task_id"
+            task_id = key if key in self.golds else key.split(":", 1)[-1]
             gold = self.golds.get(task_id)
             if gold is None:
                 raise Mem1InputError(f"the QA expert has no gold answers for task {task_id!r}")

@@ -272,8 +272,6 @@ def run(args: argparse.Namespace, model=None, tokenizer=None) -> dict[str, Any]:
     from mem1_hf.evaluation.runner import max_turns_for
     from mem1_hf.loop import AgentLoop, LoopConfig, Task
 
-    if args.policy == "model" and model is None and not args.model:
-        args.model = None  # the offline default model
     if args.policy == "expert" and (args.do_sample or args.model):
         raise Mem1InputError("--model / --do-sample are for --policy model; the expert is scripted")
     if args.limit is not None and args.limit < 1:
