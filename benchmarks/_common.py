@@ -17,13 +17,14 @@ HOTPOT_DEV = DATA / "hotpotqa" / "hotpotqa_dev_500.ircot.jsonl"
 def composed_tasks(
     objectives: int, n_tasks: int, seed: int = 0
 ) -> tuple[list[Task], list[list[list[str]]], list]:
-    """``n_tasks`` real HotpotQA dev tasks of ``objectives`` questions, their gold answers and the corpus."""
+    """``n_tasks`` real HotpotQA dev tasks of ``objectives`` questions (with their gold answers),
+    the gold answers again as a list, and the corpus."""
     result = compose(
         [("hotpotqa", str(HOTPOT_DEV))], ComposeConfig(objectives=objectives, splits={}, seed=seed)
     )
     rows = result.dataset["train"].select(range(n_tasks))
-    tasks = [Task(row["task_id"], list(row["questions"])) for row in rows]
-    return tasks, [list(map(list, row["answers"])) for row in rows], result.corpus
+    tasks = [Task.from_row(row) for row in rows]
+    return tasks, [task.golds for task in tasks], result.corpus
 
 
 def scripted_trajectory(questions: list[str], golds: list[list[str]]) -> list[str]:

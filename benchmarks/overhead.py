@@ -24,7 +24,7 @@ from _common import composed_tasks
 
 from mem1_hf.envs import LocalRetrievalEnv
 from mem1_hf.loop import AgentLoop, LoopConfig
-from mem1_hf.models import load_model
+from mem1_hf.model_loading import load_model
 from mem1_hf.policy import ModelPolicy
 from mem1_hf.prompts import get_profile
 

@@ -24,10 +24,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from mem1_hf.data import build_corpus  # noqa: E402
 from mem1_hf.envs import LocalRetrievalEnv  # noqa: E402
-from mem1_hf.loop import AgentLoop, LoopConfig, Task, encode_prompt  # noqa: E402
-from mem1_hf.models import load_model  # noqa: E402
-from mem1_hf.policy import GenerationRequest, ModelPolicy  # noqa: E402
-from mem1_hf.prompts import get_profile  # noqa: E402
+from mem1_hf.loop import AgentLoop, LoopConfig, Task  # noqa: E402
+from mem1_hf.model_loading import load_model  # noqa: E402
+from mem1_hf.policy import GenerationRequest, ModelPolicy, PolicyConfig  # noqa: E402
+from mem1_hf.prompts import (
+    encode_prompt,  # noqa: E402
+    get_profile,  # noqa: E402
+)
 
 DATA = Path(os.environ.get("MEM1_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
@@ -62,7 +65,13 @@ def main(argv: list[str] | None = None) -> dict:
         requests.append(GenerationRequest(task.id, prompt, prompt + rest, last_turn=False))
     prefill = {True: [], False: []}
     policies = {
-        reuse: ModelPolicy(model, tokenizer, profile, max_new_tokens=1, reuse_prompt_cache=reuse)
+        reuse: ModelPolicy(
+            model,
+            tokenizer,
+            profile,
+            PolicyConfig(max_new_tokens=1).generation_config(),
+            reuse_prompt_cache=reuse,
+        )
         for reuse in (True, False)
     }
     policies[True].generate(requests)  # the first turn pays for the prompt cache once
@@ -78,7 +87,11 @@ def main(argv: list[str] | None = None) -> dict:
     for _ in range(args.repeats):
         for reuse in (True, False):
             policy = ModelPolicy(
-                model, tokenizer, profile, max_new_tokens=args.max_new_tokens, reuse_prompt_cache=reuse
+                model,
+                tokenizer,
+                profile,
+                PolicyConfig(max_new_tokens=args.max_new_tokens).generation_config(),
+                reuse_prompt_cache=reuse,
             )
             loop = AgentLoop(policy, env, LoopConfig(mode="mem1", max_turns=4, batch_size=len(tasks)))
             start = time.perf_counter()

@@ -1,6 +1,6 @@
 """Load check of the retrieval server: N concurrent clients x M queries, printed as JSON.
 
-Starts ``mem1_hf.server`` over an index directory on a free 127.0.0.1 port (uvicorn in a
+Starts ``mem1_hf.envs.retrieval_server`` over an index directory on a free 127.0.0.1 port (uvicorn in a
 thread), then every client (a thread with its own :class:`RemoteRetrievalEnv`, no retries, so
 failures count) sends its queries — ``--batch`` per request — and records each request's
 latency. Queries are the corpus titles plus the first words of each passage, cycled. The run is
@@ -153,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from mem1_hf.envs.local_retrieval import LocalRetrievalEnv
-    from mem1_hf.server import create_app
+    from mem1_hf.envs.retrieval_server import create_app
 
     env = LocalRetrievalEnv.load(args.index)
     with serve_in_thread(create_app(env)) as url:

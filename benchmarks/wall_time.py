@@ -20,8 +20,8 @@ from _common import composed_tasks
 
 from mem1_hf.envs import LocalRetrievalEnv
 from mem1_hf.loop import AgentLoop, LoopConfig
-from mem1_hf.models import load_model
-from mem1_hf.policy import ModelPolicy
+from mem1_hf.model_loading import load_model
+from mem1_hf.policy import ModelPolicy, PolicyConfig
 from mem1_hf.prompts import get_profile
 
 
@@ -38,7 +38,12 @@ def main(argv: list[str] | None = None) -> dict:
         tasks, _, corpus = composed_tasks(n, args.tasks)
         env = env or LocalRetrievalEnv.from_corpus(corpus, retriever="bm25")
         for mode in ("mem1", "full_context"):
-            policy = ModelPolicy(model, tokenizer, profile, max_new_tokens=args.max_new_tokens)
+            policy = ModelPolicy(
+                model,
+                tokenizer,
+                profile,
+                PolicyConfig(max_new_tokens=args.max_new_tokens).generation_config(),
+            )
             config = LoopConfig(mode=mode, max_turns=n + 4, batch_size=len(tasks))
             trajectories = AgentLoop(policy, env, config).run(tasks)
             limit_hits = [

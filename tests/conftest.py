@@ -1,7 +1,9 @@
 """Shared fixtures: the real data beside the repo, the real default model, a tiny random model.
 
 ``../shared/data`` (next to the repository) holds the real data; ``MEM1_SHARED_DATA`` overrides
-the location.
+the location. Tests that do not read it run anywhere. Without it, a test that needs it is
+skipped with a message saying where to put the data — except on CI (``CI`` set), where the
+data must be present and such a test fails with the same message.
 """
 
 from __future__ import annotations
@@ -18,6 +20,40 @@ SHARED_DATA = Path(
     os.environ.get("MEM1_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data")
 )
 HOTPOT_DEV = SHARED_DATA / "hotpotqa" / "hotpotqa_dev_500.ircot.jsonl"
+DATA_MISSING = (
+    f"this test reads the real data, which is not at {SHARED_DATA}: put the shared data directory "
+    "(hotpotqa/, nq/, webshop/; see its README.md) at ../shared/data next to the repository, "
+    "or set MEM1_SHARED_DATA to where it is"
+)
+
+
+def _data_missing() -> bool:
+    return not SHARED_DATA.is_dir()
+
+
+def require_data() -> None:
+    """Skip (fail on CI) the calling test or fixture when the real data is missing."""
+    if _data_missing():
+        if os.environ.get("CI"):
+            pytest.fail(DATA_MISSING, pytrace=False)
+        pytest.skip(DATA_MISSING)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A test that failed because it opened a file under the missing data directory says so
+    (and is skipped, except on CI)."""
+    outcome = yield
+    report = outcome.get_result()
+    if not (report.failed and call.excinfo is not None and _data_missing()):
+        return
+    if str(SHARED_DATA) not in str(call.excinfo.getrepr(style="short")):
+        return  # failed for another reason: report it as it is
+    if os.environ.get("CI"):
+        report.longrepr = f"{DATA_MISSING}\n\n{report.longrepr}"
+    else:
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {DATA_MISSING}")
 
 
 @pytest.fixture(scope="session")
@@ -73,6 +109,7 @@ def tiny_model(tokenizer):
 @pytest.fixture(scope="session")
 def hotpot_env():
     """BM25 over the real paragraphs of the first 60 HotpotQA dev questions."""
+    require_data()
     from mem1_hf.data import build_corpus
     from mem1_hf.envs import LocalRetrievalEnv
 
@@ -82,6 +119,7 @@ def hotpot_env():
 @pytest.fixture(scope="session")
 def hotpot_questions() -> list[tuple[str, list[str]]]:
     """(question, gold answers) of the first 60 HotpotQA dev questions."""
+    require_data()
     import json
 
     rows = []

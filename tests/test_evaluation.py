@@ -12,8 +12,9 @@ from conftest import HOTPOT_DEV, SHARED_DATA
 
 from mem1_hf.cli import build_parser, main
 from mem1_hf.errors import Mem1InputError
-from mem1_hf.evaluation import load_records, max_turns_for, run_key
+from mem1_hf.evaluation import load_records, run_key
 from mem1_hf.evaluation.cli import build_plan, run_plan
+from mem1_hf.families.qa import max_turns_for
 from mem1_hf.scoring import score_task
 
 WEBSHOP = SHARED_DATA / "webshop"

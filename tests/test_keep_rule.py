@@ -13,7 +13,7 @@ def _history(turns: int) -> list[Segment]:
     history = [Segment("prompt", list(range(5)), turn=-1)]
     for t in range(turns):
         base = 100 * (t + 1)
-        history.append(Segment("response", list(range(base, base + 6)), turn=t, keep=(1, 6)))
+        history.append(Segment("response", list(range(base, base + 6)), turn=t, memory_span=(1, 6)))
         history.append(Segment("observation", [base + 50, base + 51, base + 52], turn=t))
     return history
 

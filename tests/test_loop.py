@@ -51,7 +51,7 @@ def test_mem1_context_is_prompt_plus_one_memory_plus_one_observation(
                 assert turn.input_ids == prompt
                 continue
             response, observation = history[2 * k - 1], history[2 * k]
-            start, end = response.keep
+            start, end = response.memory_span
             assert turn.input_ids == prompt + response.ids[start:end] + observation.ids
             # the recorded ids are what the keep rule gives for the history up to that turn
             assert turn.input_ids == KeepRule("mem1").context_ids(history[: 2 * k + 1])

@@ -16,7 +16,7 @@ def test_search_with_state():
         "Yale founder",
         "I need the founder.",
     )
-    assert parsed.keep_span == (0, len(text))
+    assert parsed.memory_span == (0, len(text))
 
 
 def test_answer():
@@ -30,19 +30,19 @@ def test_first_action_wins():
     text = "<think>x</think><search>q</search><answer>A</answer>"
     parsed = parse_response(text, QA)
     assert (parsed.action, parsed.content) == ("search", "q")
-    assert text[slice(*parsed.keep_span)] == "<think>x</think><search>q</search>"
+    assert text[slice(*parsed.memory_span)] == "<think>x</think><search>q</search>"
 
 
-def test_keep_span_starts_at_the_state_and_ends_at_the_action():
+def test_memory_span_starts_at_the_state_and_ends_at_the_action():
     text = "Sure! <think>mem</think> <search>q</search> trailing"
     parsed = parse_response(text, QA)
-    assert text[slice(*parsed.keep_span)] == "<think>mem</think> <search>q</search>"
+    assert text[slice(*parsed.memory_span)] == "<think>mem</think> <search>q</search>"
 
 
 def test_unclosed_state_still_starts_the_memory():
     text = "blah <think>mem <search>q</search>"
     parsed = parse_response(text, QA)
-    assert text[slice(*parsed.keep_span)] == "<think>mem <search>q</search>"
+    assert text[slice(*parsed.memory_span)] == "<think>mem <search>q</search>"
     assert parsed.internal_state == ""
 
 
@@ -50,7 +50,7 @@ def test_invalid_responses_never_raise():
     for text in ["", "no tags at all", "<search>unclosed", "<answer>", "<think>only thinking</think>"]:
         parsed = parse_response(text, QA)
         assert parsed.action == "invalid" and parsed.content == ""
-        assert parsed.keep_span == (0, len(text.rstrip()))
+        assert parsed.memory_span == (0, len(text.rstrip()))
     assert parse_response("<think>only thinking</think>", QA).internal_state == "only thinking"
 
 
@@ -71,7 +71,7 @@ def test_webshop_profile_drops_think_keeps_summary():
         "want red shoes",
     )
     assert (
-        text[slice(*parsed.keep_span)] == "<summary>want red shoes</summary><answer>click[buy now]</answer>"
+        text[slice(*parsed.memory_span)] == "<summary>want red shoes</summary><answer>click[buy now]</answer>"
     )
 
 

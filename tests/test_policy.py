@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from mem1_hf.loop import encode_prompt
-from mem1_hf.policy import GenerationRequest, ModelPolicy
-from mem1_hf.prompts import get_profile
+from mem1_hf.policy import GenerationRequest, ModelPolicy, PolicyConfig
+from mem1_hf.prompts import encode_prompt, get_profile
 
 QA = get_profile("mem1-qa")
 
@@ -33,9 +32,21 @@ def _requests(tokenizer) -> list[GenerationRequest]:
 
 def test_cached_batch_equals_uncached_one_by_one(tiny_model, tokenizer):
     requests = _requests(tokenizer)
-    cached = ModelPolicy(tiny_model, tokenizer, QA, max_new_tokens=12, reuse_prompt_cache=True)
+    cached = ModelPolicy(
+        tiny_model,
+        tokenizer,
+        QA,
+        PolicyConfig(max_new_tokens=12).generation_config(),
+        reuse_prompt_cache=True,
+    )
     batch = cached.generate(requests)
-    plain = ModelPolicy(tiny_model, tokenizer, QA, max_new_tokens=12, reuse_prompt_cache=False)
+    plain = ModelPolicy(
+        tiny_model,
+        tokenizer,
+        QA,
+        PolicyConfig(max_new_tokens=12).generation_config(),
+        reuse_prompt_cache=False,
+    )
     for request, result in zip(requests, batch):
         single = plain.generate([request])[0]
         assert result.ids == single.ids
@@ -47,7 +58,9 @@ def test_cached_batch_equals_uncached_one_by_one(tiny_model, tokenizer):
 
 def test_logprobs_equal_a_plain_forward_pass(tiny_model, tokenizer):
     requests = _requests(tokenizer)
-    results = ModelPolicy(tiny_model, tokenizer, QA, max_new_tokens=10).generate(requests)
+    results = ModelPolicy(
+        tiny_model, tokenizer, QA, PolicyConfig(max_new_tokens=10).generation_config()
+    ).generate(requests)
     for request, result in zip(requests, results):
         ids = torch.tensor([request.context_ids + result.ids])
         with torch.no_grad():
@@ -59,7 +72,7 @@ def test_logprobs_equal_a_plain_forward_pass(tiny_model, tokenizer):
 
 
 def test_release_forgets_the_prompt_cache(tiny_model, tokenizer):
-    policy = ModelPolicy(tiny_model, tokenizer, QA, max_new_tokens=2)
+    policy = ModelPolicy(tiny_model, tokenizer, QA, PolicyConfig(max_new_tokens=2).generation_config())
     policy.generate(_requests(tokenizer)[:1])
     assert "t0" in policy._prompt_kv
     policy.release("t0")
@@ -87,7 +100,7 @@ def test_a_model_at_its_context_window_stops_cleanly(tokenizer, hotpot_env):
     model = make_tiny_llama(
         tokenizer, hidden_size=32, intermediate_size=64, num_hidden_layers=1, max_position_embeddings=600
     )
-    policy = ModelPolicy(model, tokenizer, QA, max_new_tokens=64)
+    policy = ModelPolicy(model, tokenizer, QA, PolicyConfig(max_new_tokens=64).generation_config())
     assert policy.context_limit == 600
     loop = AgentLoop(policy, hotpot_env, LoopConfig(mode="full_context", max_turns=10))
     trajectory = loop.run([Task("long", ["Who is older, Annie Morton or Terry Richardson?"])])[0]

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mem1_hf.errors import Mem1InputError
-from mem1_hf.loop import encode_prompt
-from mem1_hf.prompts import PROFILES, get_profile
+from mem1_hf.prompts import PROFILES, encode_prompt, get_profile
 
 
 def test_hint_matches_mem1():
@@ -43,7 +42,7 @@ def test_unknown_profile_is_a_user_error():
 
 @pytest.mark.parametrize("name", sorted(PROFILES))
 def test_prompt_plus_memory_is_the_continued_assistant_turn(tokenizer, name):
-    """DESIGN.md: the input is the chat template of [user: prompt, assistant: memory] minus the
+    """docs/design.md: the input is the chat template of [user: prompt, assistant: memory] minus the
     trailing end-of-turn; our ids are the prompt's ids (with the generation prompt) + memory ids."""
     profile = get_profile(name)
     questions = ["Who wrote Hamlet?", "When was Yale founded?"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import HOTPOT_DEV, SHARED_DATA
+from conftest import HOTPOT_DEV, SHARED_DATA, require_data
 
 from mem1_hf.data.compose import ComposeConfig, compose
 from mem1_hf.envs import LocalRetrievalEnv
@@ -17,6 +17,7 @@ NQ_ORACLE = SHARED_DATA / "nq" / "nq_open_oracle_2000.jsonl.gz"
 @pytest.fixture(scope="module")
 def composed():
     """Real 2-objective HotpotQA + NQ tasks and their real corpus (gold passages + distractors)."""
+    require_data()
     config = ComposeConfig(objectives=2, mix=True, limit=40, seed=0)
     result = compose([("hotpotqa", HOTPOT_DEV), ("nq", NQ_ORACLE)], config)
     rows = list(result.dataset["train"])[:16]
@@ -29,9 +30,7 @@ def expert_run(composed, tokenizer):
     rows, env = composed
     config = LoopConfig(max_turns=6, batch_size=4, topk=3)
     policy = QAExpertPolicy(tokenizer, {r["task_id"]: r for r in rows}, config.profile, max_turns=6)
-    trajectories = AgentLoop(policy, env, config).run(
-        [Task(r["task_id"], list(r["questions"])) for r in rows]
-    )
+    trajectories = AgentLoop(policy, env, config).run([Task.from_row(r) for r in rows])
     return rows, trajectories
 
 

@@ -24,7 +24,7 @@ from mem1_hf.envs import (
     SearchEnvironment,
     default_embedder_path,
 )
-from mem1_hf.envs.dense import is_e5
+from mem1_hf.envs.retrieval.dense import is_e5
 from mem1_hf.errors import Mem1InputError
 
 HOTPOT_IRCOT = DATA / "hotpotqa" / "hotpotqa_dev_500.ircot.jsonl"

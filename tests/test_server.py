@@ -24,7 +24,8 @@ from conftest import SHARED_DATA
 from mem1_hf import cli
 from mem1_hf.envs import LocalRetrievalEnv, RemoteRetrievalEnv
 from mem1_hf.envs.remote import RetrievalServerError, _document
-from mem1_hf.server import create_app
+from mem1_hf.envs.retrieval_server import create_app
+from mem1_hf.errors import Mem1InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 NQ_CORPUS = SHARED_DATA / "nq" / "nq_gold_passages.corpus.jsonl"
@@ -142,7 +143,7 @@ def test_serve_retriever_cli_process(index_dir):
     """``mem1 serve-retriever`` in its own process (through cli's plugin mechanism), then /health."""
     port = bench.free_port()
     code = (
-        "import sys; from mem1_hf import cli; cli.PLUGINS = ('mem1_hf.server',); "
+        "import sys; from mem1_hf import cli; cli.PLUGINS = ('mem1_hf.envs.retrieval_server',); "
         "sys.exit(cli.main(sys.argv[1:]))"
     )
     args = ["serve-retriever", "--index", str(index_dir), "--port", str(port), "--topk", "2"]
@@ -173,7 +174,7 @@ def test_serve_retriever_cli_process(index_dir):
 
 
 def test_serve_retriever_user_errors(index_dir, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(cli, "PLUGINS", ("mem1_hf.server",))
+    monkeypatch.setattr(cli, "PLUGINS", ("mem1_hf.envs.retrieval_server",))
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -184,3 +185,17 @@ def test_serve_retriever_user_errors(index_dir, tmp_path, monkeypatch, capsys):
     assert "is not a mem1 index directory" in capsys.readouterr().err
     assert cli.main(["serve-retriever", "--index", str(index_dir), "--topk", "0"]) == 2
     assert "--topk must be >= 1" in capsys.readouterr().err
+
+
+def test_backend_failure_is_a_5xx_not_a_user_error():
+    """A server whose own backend (here: another retrieval server that is not running) fails
+    answers HTTP 502; the client raises an environment error, not a user error."""
+    from mem1_hf.errors import Mem1EnvironmentError
+
+    dead = RemoteRetrievalEnv("http://127.0.0.1:9", max_retries=0, timeout=2)
+    with bench.serve_in_thread(create_app(dead)) as url:
+        answer = requests.post(f"{url}/retrieve", json={"queries": ["q"], "topk": 1}, timeout=10)
+        assert answer.status_code == 502 and "not reachable" in answer.json()["detail"]
+        with pytest.raises(RetrievalServerError, match="answered HTTP 502") as failed:
+            RemoteRetrievalEnv(url, max_retries=0).search(["q"])
+    assert isinstance(failed.value, Mem1EnvironmentError) and not isinstance(failed.value, Mem1InputError)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import HOTPOT_DEV, SHARED_DATA, make_tiny_llama
+from conftest import HOTPOT_DEV, SHARED_DATA, make_tiny_llama, require_data
 
 from mem1_hf.cli import main as mem1_main
 from mem1_hf.data.compose import ComposeConfig, compose, load_composed, write_composed
@@ -20,6 +20,7 @@ SETTINGS = ["--topk", "2", "--max-obs-tokens", "96", "--limit", "4"]
 
 @pytest.fixture(scope="module")
 def composed_dir(tmp_path_factory):
+    require_data()
     out = tmp_path_factory.mktemp("traj") / "qa_2obj"
     config = ComposeConfig(objectives=2, mix=True, limit=30, seed=0)
     write_composed(compose([("hotpotqa", HOTPOT_DEV), ("nq", NQ_ORACLE)], config), out)
@@ -41,9 +42,7 @@ def test_rows_round_trip_and_equal_the_loops_ids(expert_folder, composed_dir, to
     env = LocalRetrievalEnv.from_corpus(composed_dir / "corpus.jsonl", retriever="bm25")
     config = LoopConfig(max_turns=6, batch_size=4, topk=2, max_obs_tokens=96)
     policy = QAExpertPolicy(tokenizer, {t["task_id"]: t for t in tasks}, max_turns=6)
-    trajectories = AgentLoop(policy, env, config).run(
-        [Task(t["task_id"], list(t["questions"])) for t in tasks]
-    )
+    trajectories = AgentLoop(policy, env, config).run([Task.from_row(t) for t in tasks])
     expected = [
         (tr.task.id, turn.index, turn.input_ids + turn.output_ids, len(turn.input_ids), turn.response)
         for tr in trajectories

@@ -6,12 +6,12 @@ import pytest
 from conftest import SHARED_DATA
 
 from mem1_hf.envs.webshop import WebShopEnv
-from mem1_hf.envs.webshop.expert_policy import WebShopExpertPolicy
 from mem1_hf.errors import Mem1InputError
+from mem1_hf.expert_policy import WebShopExpertPolicy
+from mem1_hf.families.webshop import WebShopTaskEnv
 from mem1_hf.loop import AgentLoop, LoopConfig, Task
 from mem1_hf.policy import ScriptedPolicy
 from mem1_hf.prompts import get_profile
-from mem1_hf.task_env import WebShopTaskEnv
 
 WEBSHOP = SHARED_DATA / "webshop"
 
@@ -29,7 +29,7 @@ def _expert_run(shop, tokenizer, goals, mode):
     task_env = WebShopTaskEnv(shop, get_profile("mem1-webshop"))
     policy = WebShopExpertPolicy(tokenizer, task_env, max_turns=10)
     config = LoopConfig(mode=mode, prompt_profile="mem1-webshop", max_turns=10, batch_size=8)
-    return AgentLoop(policy, task_env, config).run([Task(g.goal_id, [g.instruction]) for g in goals])
+    return AgentLoop(policy, task_env, config).run([Task.from_row(g) for g in goals])
 
 
 def test_expert_through_the_loop_reaches_high_reward(shop, tokenizer):
@@ -42,7 +42,9 @@ def test_expert_through_the_loop_reaches_high_reward(shop, tokenizer):
         prompt = len(t.history[0].ids)
         for k, turn in enumerate(t.turns[1:], start=1):
             response, page = t.history[2 * k - 1], t.history[2 * k]
-            assert turn.context_tokens == prompt + (response.keep[1] - response.keep[0]) + len(page.ids)
+            assert turn.context_tokens == prompt + (response.memory_span[1] - response.memory_span[0]) + len(
+                page.ids
+            )
 
 
 def test_think_is_dropped_and_summary_kept(shop, tokenizer):
@@ -59,9 +61,7 @@ def test_invalid_responses_and_turn_limit(shop, tokenizer):
     task_env = WebShopTaskEnv(shop, get_profile("mem1-webshop"))
     script = {f"0:{goal.goal_id}": ["no tags", "<summary>s</summary><answer>click[nothing here]</answer>"]}
     config = LoopConfig(prompt_profile="mem1-webshop", max_turns=3)
-    trajectory = AgentLoop(ScriptedPolicy(tokenizer, script), task_env, config).run(
-        [Task(goal.goal_id, [goal.instruction])]
-    )[0]
+    trajectory = AgentLoop(ScriptedPolicy(tokenizer, script), task_env, config).run([Task.from_row(goal)])[0]
     assert trajectory.stop_reason == "max_turns" and trajectory.reward is None
     assert "My previous action is invalid" in trajectory.turns[0].observation
     assert "Invalid action" in trajectory.turns[1].observation

@@ -10,11 +10,10 @@ Example:
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from mem1_hf.errors import Mem1InputError
+from mem1_hf.errors import Mem1EnvironmentError, Mem1InputError
 from mem1_hf.pipeline import MEM1Pipeline, register_pipeline
+from mem1_hf.version import __version__
 
 register_pipeline()
 
-__all__ = ["MEM1Pipeline", "Mem1InputError", "__version__", "register_pipeline"]
+__all__ = ["MEM1Pipeline", "Mem1EnvironmentError", "Mem1InputError", "__version__", "register_pipeline"]

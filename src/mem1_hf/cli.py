@@ -5,9 +5,12 @@
 * ``mem1 index --corpus C.jsonl --out DIR [--retriever bm25|dense] [--embedder E]`` — build and
   save a BM25 or faiss index, reused by ``run --index DIR``.
 * ``mem1 run [--model M] (--corpus C.jsonl | --index DIR) "q1" "q2"`` — answer one
-  multi-question task and print each turn (``--json`` prints the pipeline's dict).
+  multi-question task and print each turn (``--json`` prints the pipeline's dict). Its flags
+  are generated from :data:`RUN_CONFIGS` with ``transformers.HfArgumentParser`` (both
+  ``--max-turns`` and ``--max_turns`` work).
 
-A user's mistake prints one ``error: …`` line and exits with status 2, never a traceback.
+A user's mistake prints one ``error: …`` line and exits with status 2, never a traceback; a
+failing outside service (retrieval server, web search) prints one line and exits with 1.
 
 Example:
     $ mem1 run --corpus demo/corpus.jsonl "Who wrote Hamlet?" "When was Yale founded?"
@@ -20,34 +23,46 @@ import importlib
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict, fields
 
-from mem1_hf.errors import Mem1InputError
-from mem1_hf.keep_rule import MODES
-from mem1_hf.prompts import PROFILES
+from transformers import HfArgumentParser
+
+from mem1_hf.envs.local_retrieval import RetrievalConfig
+from mem1_hf.errors import Mem1EnvironmentError, Mem1InputError
+from mem1_hf.loop import LoopConfig
+from mem1_hf.model_loading import ModelConfig
+from mem1_hf.policy import PolicyConfig
+from mem1_hf.settings import from_args
 
 # Modules that add their own subcommands: each has ``register_cli(subparsers)`` which adds a
 # parser and sets ``func`` (a callable taking the parsed args) with ``set_defaults``.
 PLUGINS: tuple[str, ...] = (
     "mem1_hf.data.compose",
-    "mem1_hf.server",
+    "mem1_hf.envs.retrieval_server",
     "mem1_hf.envs.webshop.play",
     "mem1_hf.evaluation.cli",
+    "mem1_hf.train",
     "mem1_hf.data.trajectories",
 )
 
 
-def _add_retrieval_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--retriever", choices=("bm25", "dense"), default="bm25", help="sparse BM25 or dense faiss"
-    )
-    parser.add_argument("--embedder", default=None, help="dense only: sentence-transformers path or Hub id")
+#: the dataclasses whose fields are ``mem1 run``'s flags (one source for every default and help)
+RUN_CONFIGS = (LoopConfig, PolicyConfig, ModelConfig, RetrievalConfig)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``mem1`` parser; ``run`` and ``eval`` flags are generated from config dataclasses.
+
+    Example:
+        >>> args = build_parser().parse_args(["run", "--index", "idx", "--max-turns", "3", "q?"])
+        >>> args.max_turns, args.max_new_tokens, args.topk, args.mode
+        (3, 256, 3, 'mem1')
+    """
     parser = argparse.ArgumentParser(
         prog="mem1", description="MEM1 constant-memory agents on the Hugging Face stack"
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    # every subcommand parser is an HfArgumentParser: `run` and `eval` take dataclass_types
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=HfArgumentParser)
 
     corpus = sub.add_parser("corpus", help="build a retrieval corpus JSONL from QA data files")
     corpus.add_argument(
@@ -62,26 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     index = sub.add_parser("index", help="build and save a BM25 or dense index of a corpus")
     index.add_argument("--corpus", required=True, help="corpus JSONL ({id, contents})")
     index.add_argument("--out", required=True, help="index directory to write")
-    _add_retrieval_args(index)
+    for name in ("retriever", "embedder"):
+        field = next(f for f in fields(RetrievalConfig) if f.name == name)
+        index.add_argument(f"--{name}", default=field.default, **field.metadata)
     index.set_defaults(func=_cmd_index)
 
-    run = sub.add_parser("run", help="answer one multi-question task")
+    run = sub.add_parser("run", dataclass_types=RUN_CONFIGS, help="answer one multi-question task")
     run.add_argument("questions", nargs="+", help="the task's questions")
-    run.add_argument("--model", default=None, help="path or Hub id (default: offline SmolLM2-135M-Instruct)")
-    source = run.add_mutually_exclusive_group(required=True)
-    source.add_argument("--corpus", help="corpus JSONL to index on the fly")
-    source.add_argument("--index", help="index directory from `mem1 index`")
-    _add_retrieval_args(run)
-    run.add_argument("--mode", choices=MODES, default="mem1", help="what survives a turn")
-    run.add_argument("--prompt-profile", choices=tuple(PROFILES), default="mem1-qa")
-    run.add_argument("--max-turns", type=int, default=6)
-    run.add_argument("--max-new-tokens", type=int, default=256)
-    run.add_argument("--max-obs-tokens", type=int, default=512)
-    run.add_argument("--truncate-tokens", type=int, default=1024)
-    run.add_argument("--topk", type=int, default=3)
-    run.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
-    run.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: cuda if present)")
-    run.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16", "float16"))
     run.add_argument("--json", action="store_true", help="print the result dict as JSON")
     run.set_defaults(func=_cmd_run)
     for module in PLUGINS:
@@ -111,32 +113,19 @@ def _cmd_run(args: argparse.Namespace) -> None:
     from transformers import pipeline
 
     import mem1_hf  # noqa: F401  (registers the pipeline task)
-    from mem1_hf.envs import LocalRetrievalEnv
-    from mem1_hf.loop import LoopConfig
-    from mem1_hf.models import load_model
     from mem1_hf.pipeline import normalise_tasks
 
     # check the cheap things before loading a model, so a typo fails in a second
     normalise_tasks(args.questions)
-    loop_kwargs = dict(
-        mode=args.mode,
-        prompt_profile=args.prompt_profile,
-        max_turns=args.max_turns,
-        max_obs_tokens=args.max_obs_tokens,
-        truncate_tokens=args.truncate_tokens,
-        topk=args.topk,
-    )
-    LoopConfig(**loop_kwargs)
-    if args.max_new_tokens < 1:
-        raise Mem1InputError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
-    if args.index:
-        env = LocalRetrievalEnv.load(args.index, embedder=args.embedder)
-    else:
-        env = LocalRetrievalEnv.from_corpus(args.corpus, retriever=args.retriever, embedder=args.embedder)
-    model, tokenizer = load_model(args.model, device=args.device, dtype=args.dtype)
+    loop = from_args(LoopConfig, args)
+    policy = from_args(PolicyConfig, args)
+    retrieval = from_args(RetrievalConfig, args)
+    if bool(retrieval.corpus) == bool(retrieval.index):
+        raise Mem1InputError("give the documents with --corpus C.jsonl or --index DIR (one of them)")
+    env = retrieval.build()
+    model, tokenizer = from_args(ModelConfig, args).load()
     agent = pipeline("mem1-agent", model=model, tokenizer=tokenizer, env=env, device=model.device)
-    sampling = {"do_sample": True, "temperature": args.temperature} if args.temperature > 0 else {}
-    out = agent(args.questions, max_new_tokens=args.max_new_tokens, **loop_kwargs, **sampling)
+    out = agent(args.questions, **asdict(loop), **asdict(policy))
     if args.json:
         print(json.dumps(out, indent=2, ensure_ascii=False))
     else:
@@ -192,12 +181,20 @@ def print_result(out: dict) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mem1`` console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"]:  # its flags come from dataclasses (HfArgumentParser), not from argparse here
+        from mem1_hf.train import main as train_main
+
+        return train_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except Mem1InputError as err:
+    except Mem1InputError as err:  # the user's mistake
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except Mem1EnvironmentError as err:  # a service outside failed
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -1,4 +1,4 @@
-"""Efficiency metrics of a task, counted in the model's tokens (DESIGN.md "Scoring").
+"""Efficiency metrics of a task, counted in the model's tokens (docs/design.md).
 
 * peak tokens: the largest ``context + generated`` of any turn — the memory a turn needs;
 * dependency: for each generated segment of length ``l`` after ``c`` context tokens, the

@@ -1,8 +1,13 @@
-"""User-facing errors.
+"""The two kinds of errors a user sees: their own mistakes, and failures of the world outside.
 
-Every mistake a user can make (bad input, a missing file, an unknown option) raises
-:class:`Mem1InputError` with a one-line message. The CLI prints that line and exits with
-status 2 instead of showing a traceback.
+* :class:`Mem1InputError` — the user's input is wrong (bad argument, missing file, unknown
+  option). The CLI prints its one-line message and exits with status 2; the retrieval server
+  answers HTTP 400.
+* :class:`Mem1EnvironmentError` — an external service failed (a retrieval server or the web
+  search API is unreachable or answered an error). The CLI prints one line and exits with
+  status 1; the retrieval server answers HTTP 502.
+
+Neither is a traceback for the user.
 
 Example:
     >>> from mem1_hf.errors import Mem1InputError
@@ -11,6 +16,8 @@ Example:
     ... except ValueError as err:
     ...     print(err)
     max_turns must be >= 1, got 0
+    >>> issubclass(Mem1EnvironmentError, Mem1InputError)
+    False
 """
 
 from __future__ import annotations
@@ -18,3 +25,7 @@ from __future__ import annotations
 
 class Mem1InputError(ValueError):
     """A user's input is wrong; the message says what and where, in one line."""
+
+
+class Mem1EnvironmentError(RuntimeError):
+    """An external service (retrieval server, web search) failed; the message says which and why."""

@@ -10,14 +10,18 @@ A task's history is a list of :class:`Segment` token blocks in order: the prompt
 each turn the model's response and the environment's observation. A :class:`Piece` is a
 slice of one segment. Modes:
 
-* ``mem1`` — prompt + the last response's memory span (from the internal state through the
-  action, see :mod:`mem1_hf.parsing`) + the last observation. Constant size.
+* ``mem1`` — prompt + the last response's memory span + the last observation. Constant size.
 * ``full_context`` — every segment, whole. Grows every turn.
 * ``truncate`` — the prompt + the last ``truncate_tokens`` tokens of everything after it.
 
+The memory span is the part of a response that survives as memory: from the internal state
+through the action. :mod:`mem1_hf.parsing` finds it in the response text
+(``ParsedResponse.memory_span``, characters); :func:`memory_span` maps it onto the sampled
+token ids (``Segment.memory_span``, tokens), always whole sampled tokens.
+
 Example:
     >>> history = [Segment("prompt", [1, 2, 3], turn=-1),
-    ...            Segment("response", [4, 5, 6, 7], turn=0, keep=(1, 4)),
+    ...            Segment("response", [4, 5, 6, 7], turn=0, memory_span=(1, 4)),
     ...            Segment("observation", [8, 9], turn=0)]
     >>> KeepRule("mem1").context_ids(history)
     [1, 2, 3, 5, 6, 7, 8, 9]
@@ -35,6 +39,8 @@ from dataclasses import dataclass
 from mem1_hf.errors import Mem1InputError
 
 MODES = ("mem1", "full_context", "truncate")
+#: history tokens ``truncate`` keeps after the prompt unless told otherwise
+DEFAULT_TRUNCATE_TOKENS = 1024
 
 
 @dataclass
@@ -45,13 +51,14 @@ class Segment:
         kind: ``"prompt"``, ``"response"`` (sampled by the model) or ``"observation"``.
         ids: the token ids: for responses exactly the sampled ids, never re-tokenized text.
         turn: the turn that produced it (``-1`` for the prompt).
-        keep: for responses, the ``[start, end)`` token slice kept as memory in ``mem1`` mode.
+        memory_span: for responses, the ``[start, end)`` token slice kept as memory in ``mem1``
+            mode (see :func:`memory_span`); ``None`` keeps the whole response.
     """
 
     kind: str
     ids: list[int]
     turn: int
-    keep: tuple[int, int] | None = None
+    memory_span: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,43 @@ class Piece:
 
     def __len__(self) -> int:
         return self.end - self.start
+
+
+def memory_span(tokenizer, ids: Sequence[int], char_span: tuple[int, int]) -> tuple[int, int]:
+    """Map a response's memory span from characters to tokens: the smallest ``[start, end)``
+    slice of the sampled ``ids`` whose decoded text covers ``char_span``.
+
+    Offsets refer to ``tokenizer.decode(ids, skip_special_tokens=True)``. A token that straddles
+    a boundary is included, so the kept tokens are always whole sampled tokens (token in,
+    token out: the memory is never re-tokenized text).
+
+    Example:
+        >>> class CharTokenizer:  # one token per character
+        ...     def decode(self, ids, skip_special_tokens=True):
+        ...         return "".join(chr(i) for i in ids)
+        >>> text = "xx<think>m</think><search>q</search>"
+        >>> memory_span(CharTokenizer(), [ord(c) for c in text], (2, len(text)))
+        (2, 36)
+    """
+    start, end = char_span
+
+    def prefix_len(n: int) -> int:
+        return len(tokenizer.decode(ids[:n], skip_special_tokens=True))
+
+    def first_reaching(target: int, strictly: bool) -> int:
+        lo, hi = 0, len(ids)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            n = prefix_len(mid)
+            if n > target if strictly else n >= target:
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo
+
+    first = max(first_reaching(start, strictly=True) - 1, 0)
+    last = first_reaching(end, strictly=False)
+    return first, max(last, first)
 
 
 def gather(history: Sequence[Segment], pieces: Sequence[Piece]) -> list[int]:
@@ -81,7 +125,7 @@ class KeepRule:
     """
 
     mode: str = "mem1"
-    truncate_tokens: int = 1024
+    truncate_tokens: int = DEFAULT_TRUNCATE_TOKENS
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -111,7 +155,7 @@ class KeepRule:
         if last is None:
             return []
         response = history[last]
-        start, end = response.keep if response.keep is not None else (0, len(response.ids))
+        start, end = response.memory_span if response.memory_span is not None else (0, len(response.ids))
         kept = [Piece(last, start, end)] if end > start else []
         return kept + [Piece(i, 0, len(history[i].ids)) for i in range(last + 1, len(history))]
 

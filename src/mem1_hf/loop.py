@@ -21,50 +21,75 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from mem1_hf.efficiency import dependency, peak_tokens
+from mem1_hf.envs.base import DEFAULT_TOPK
 from mem1_hf.errors import Mem1InputError
-from mem1_hf.keep_rule import KeepRule, Piece, Segment, gather
+from mem1_hf.keep_rule import DEFAULT_TRUNCATE_TOKENS, MODES, KeepRule, Piece, Segment, gather, memory_span
 from mem1_hf.parsing import ParsedResponse, parse_response, split_answers
 from mem1_hf.policy import GenerationRequest, Policy
-from mem1_hf.prompts import PromptProfile, get_profile
-from mem1_hf.task_env import StepItem, as_task_env
+from mem1_hf.prompts import DEFAULT_PROFILE, PROFILES, PromptProfile, encode_user_message, get_profile
+from mem1_hf.task_env import StepItem, Task, as_task_env
+
+__all__ = [
+    "AgentLoop",
+    "LoopConfig",
+    "Piece",
+    "Segment",
+    "Task",
+    "Trajectory",
+    "Turn",
+    "gather",
+    "run_agent_loop",
+]
+
+
+def _help(text: str, **extra) -> dict:
+    return {"help": text, **extra}
 
 
 @dataclass
 class LoopConfig:
-    """How the loop runs.
+    """How the loop runs: the single source of these settings for the pipeline and the CLIs
+    (``mem1 run`` and ``mem1 eval`` build their flags from these fields with
+    ``transformers.HfArgumentParser``; the pipeline routes its keyword arguments by them).
 
-    Args:
-        mode: what survives a turn: ``"mem1"``, ``"full_context"`` or ``"truncate"``.
-        prompt_profile: ``"mem1-qa"`` (default), ``"mem1-paper"`` or a :class:`PromptProfile`.
-        max_turns: turns per task (each response, valid or not, uses one).
-        batch_size: tasks generated together.
-        max_obs_tokens: observations (retrieved docs) are cut to this many tokens.
-        truncate_tokens: history tokens kept after the prompt in ``truncate`` mode.
-        topk: documents per search.
+    Example:
+        >>> config = LoopConfig(mode="truncate", truncate_tokens=300)
+        >>> config.keep_rule, config.profile.name
+        (KeepRule(mode='truncate', truncate_tokens=300), 'mem1-qa')
     """
 
-    mode: str = "mem1"
-    prompt_profile: str | PromptProfile = "mem1-qa"
-    max_turns: int = 6
-    batch_size: int = 1
-    max_obs_tokens: int = 512
-    truncate_tokens: int = 1024
-    topk: int = 3
+    mode: str = field(default="mem1", metadata=_help("what survives a turn", choices=MODES))
+    prompt_profile: str = field(
+        default=DEFAULT_PROFILE,
+        metadata=_help("prompt profile (in Python also a PromptProfile object)", choices=tuple(PROFILES)),
+    )
+    max_turns: int = field(
+        default=6, metadata=_help("turns per task (each response, valid or not, uses one)")
+    )
+    batch_size: int = field(default=1, metadata=_help("tasks generated together"))
+    max_obs_tokens: int = field(default=512, metadata=_help("observations are cut to this many tokens"))
+    truncate_tokens: int = field(
+        default=DEFAULT_TRUNCATE_TOKENS,
+        metadata=_help("history tokens kept after the prompt in truncate mode"),
+    )
+    topk: int = field(default=DEFAULT_TOPK, metadata=_help("documents per search"))
 
     def __post_init__(self) -> None:
         for name in ("max_turns", "batch_size", "max_obs_tokens", "topk"):
             if getattr(self, name) < 1:
                 raise Mem1InputError(f"{name} must be >= 1, got {getattr(self, name)}")
-        self.profile = get_profile(self.prompt_profile)
-        self.keep_rule = KeepRule(self.mode, self.truncate_tokens)
+        self.keep_rule  # noqa: B018 (validates mode and truncate_tokens now, not at the first turn)
+        self.profile  # noqa: B018
 
+    @property
+    def profile(self) -> PromptProfile:
+        """The :class:`PromptProfile` named by ``prompt_profile``."""
+        return get_profile(self.prompt_profile)
 
-@dataclass
-class Task:
-    """One task: its questions, answered together in one ``<answer>`` (``"; "``-separated)."""
-
-    id: str
-    questions: list[str]
+    @property
+    def keep_rule(self) -> KeepRule:
+        """The :class:`KeepRule` of ``mode`` and ``truncate_tokens``."""
+        return KeepRule(self.mode, self.truncate_tokens)
 
 
 @dataclass
@@ -120,7 +145,7 @@ class Trajectory:
     answer_text: str = ""
     stop_reason: str = "max_turns"  # "answered" | "bought" | "max_turns" | "context_limit"
     time_s: float = 0.0
-    reward: float | None = None  # the environment's reward (WebShop); QA is scored by the harness
+    reward: float | None = None  # the environment's reward (WebShop); QA is scored by its golds
     info: dict = field(default_factory=dict)
 
     @property
@@ -156,33 +181,6 @@ class Trajectory:
         }
 
 
-def token_span(tokenizer, ids: Sequence[int], char_span: tuple[int, int]) -> tuple[int, int]:
-    """The smallest token slice of ``ids`` whose decoded text covers ``char_span``.
-
-    Offsets refer to ``tokenizer.decode(ids, skip_special_tokens=True)``. A token that straddles
-    a boundary is included, so the kept tokens are always whole sampled tokens.
-    """
-    start, end = char_span
-
-    def prefix_len(n: int) -> int:
-        return len(tokenizer.decode(ids[:n], skip_special_tokens=True))
-
-    def first_reaching(target: int, strictly: bool) -> int:
-        lo, hi = 0, len(ids)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            n = prefix_len(mid)
-            if n > target if strictly else n >= target:
-                hi = mid
-            else:
-                lo = mid + 1
-        return lo
-
-    first = max(first_reaching(start, strictly=True) - 1, 0)
-    last = first_reaching(end, strictly=False)
-    return first, max(last, first)
-
-
 @dataclass
 class _Active:
     index: int
@@ -191,33 +189,12 @@ class _Active:
     started: float
 
 
-def encode_user_message(tokenizer, text: str) -> list[int]:
-    """The ids of the chat template of one user message, ready for the assistant's turn.
-
-    Later turns append the kept memory and observation ids, which equals the chat template of
-    ``[user: prompt, assistant: memory]`` with its trailing end-of-turn removed (DESIGN.md).
-    """
-    if not getattr(tokenizer, "chat_template", None):
-        raise Mem1InputError("the model's tokenizer has no chat template; pass an instruct/chat model")
-    ids = tokenizer.apply_chat_template(
-        [{"role": "user", "content": text}], add_generation_prompt=True, tokenize=True
-    )
-    if hasattr(ids, "keys"):  # a BatchEncoding in some transformers versions
-        ids = ids["input_ids"]
-    return list(ids)
-
-
-def encode_prompt(tokenizer, profile: PromptProfile, questions: Sequence[str]) -> list[int]:
-    """The task prompt's ids for a QA task (see :func:`encode_user_message`)."""
-    return encode_user_message(tokenizer, profile.build_prompt(questions))
-
-
 class AgentLoop:
     """Runs tasks to completion with a policy and an environment (see the module docstring).
 
     Args:
         policy: a :class:`~mem1_hf.policy.Policy` (model or scripted).
-        env: a search environment (QA), a ``WebShopEnv``, or a
+        env: an environment of a task family (a search environment, a ``WebShopEnv``) or a
             :class:`~mem1_hf.task_env.TaskEnvironment`.
         config: the :class:`LoopConfig`.
         context_limit: the longest input the policy accepts; a task whose next input would not
@@ -228,6 +205,8 @@ class AgentLoop:
         self.policy = policy
         self.config = config
         self.task_env = as_task_env(env, config.profile, config.topk)
+        self.profile = config.profile
+        self.keep_rule = config.keep_rule
         self.tokenizer = policy.tokenizer
         self.context_limit = context_limit or int(getattr(policy, "context_limit", 1 << 30))
 
@@ -254,7 +233,7 @@ class AgentLoop:
 
     def _start(self, index: int, task: Task) -> _Active:
         key, started = f"{index}:{task.id}", time.perf_counter()
-        prompt_ids = encode_user_message(self.tokenizer, self.task_env.start(key, task.questions, task.id))
+        prompt_ids = encode_user_message(self.tokenizer, self.task_env.start(key, task))
         history = [Segment("prompt", prompt_ids, turn=-1)]
         trajectory = Trajectory(task=task, mode=self.config.mode, history=history)
         return _Active(index, key, trajectory, started)
@@ -265,7 +244,7 @@ class AgentLoop:
         requests, runnable, contexts = [], [], []
         for state in active:
             history = state.trajectory.history
-            pieces = cfg.keep_rule.pieces(history)
+            pieces = self.keep_rule.pieces(history)
             ids = gather(history, pieces)
             if len(ids) >= self.context_limit:
                 state.trajectory.stop_reason = "context_limit"
@@ -285,11 +264,11 @@ class AgentLoop:
             trajectory = state.trajectory
             index = len(trajectory.turns)
             text = self.tokenizer.decode(result.ids, skip_special_tokens=True)
-            parsed = parse_response(text, cfg.profile)
+            parsed = parse_response(text, self.profile)
             turn = Turn(index, ids, pieces, result.ids, result.logprobs, text, parsed, result.stop_reason)
             trajectory.turns.append(turn)
-            keep = token_span(self.tokenizer, result.ids, parsed.keep_span)
-            trajectory.history.append(Segment("response", result.ids, turn=index, keep=keep))
+            span = memory_span(self.tokenizer, result.ids, parsed.memory_span)
+            trajectory.history.append(Segment("response", result.ids, turn=index, memory_span=span))
             items.append(StepItem(state.key, parsed, cfg.max_turns - index - 1))
             turns.append(turn)
         outcomes = self.task_env.step(items)  # one batched environment step for every task
@@ -312,7 +291,7 @@ class AgentLoop:
         body_ids = self.tokenizer(body, add_special_tokens=False)["input_ids"]
         if len(body_ids) > self.config.max_obs_tokens:  # over-long observations are cut
             body = self.tokenizer.decode(body_ids[: self.config.max_obs_tokens], skip_special_tokens=True)
-        turn.observation = self.config.profile.observation(body, turns_left)
+        turn.observation = self.profile.observation(body, turns_left)
         turn.observation_ids = self.tokenizer(turn.observation, add_special_tokens=False)["input_ids"]
         state.trajectory.history.append(Segment("observation", turn.observation_ids, turn=turn.index))
 

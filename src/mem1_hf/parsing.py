@@ -7,7 +7,8 @@ Rules (shared by inference, evaluation and training):
 * the internal state is the content of the state blocks (``<think>`` / ``<IS>`` /
   ``<summary>``) written before that action;
 * the memory kept for the next turn is the response from the first state block through the
-  end of the action (``keep_span``, character offsets). Discarded blocks (WebShop's
+  end of the action (``memory_span``, character offsets; :func:`mem1_hf.keep_rule.memory_span`
+  maps it to tokens). Discarded blocks (WebShop's
   ``<think>``) written before the state block fall outside it. With no state block the span
   starts at the start of the response;
 * a response with no complete action is ``invalid``: the whole response is kept, the loop
@@ -39,13 +40,13 @@ class ParsedResponse:
         action: ``"search"``, ``"answer"`` (or another action tag of the profile) or ``"invalid"``.
         content: the query or answer text, stripped (``""`` when invalid).
         internal_state: the state block contents before the action, stripped.
-        keep_span: ``(start, end)`` character offsets of the part kept as memory.
+        memory_span: ``(start, end)`` character offsets of the part kept as memory.
     """
 
     action: str
     content: str
     internal_state: str
-    keep_span: tuple[int, int]
+    memory_span: tuple[int, int]
 
 
 @lru_cache(maxsize=64)
@@ -78,7 +79,7 @@ def split_answers(answer: str, n_questions: int) -> tuple[list[str], bool]:
     """Split an ``<answer>`` text on ``;`` into one answer per question.
 
     Returns the answers (padded with ``""`` or cut to ``n_questions``) and whether the count
-    matched; scoring gives 0 to every objective when it does not (DESIGN.md).
+    matched; scoring gives 0 to every objective when it does not (docs/design.md).
 
     Example:
         >>> split_answers("Paris; 1889", 2)

@@ -16,19 +16,23 @@ returns a list of results, generated ``batch_size`` tasks at a time by the share
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import fields
 from typing import Any
 
-from transformers import AutoModelForCausalLM, Pipeline
+from transformers import AutoModelForCausalLM, GenerationConfig, Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from mem1_hf.errors import Mem1InputError
 from mem1_hf.loop import AgentLoop, LoopConfig, Task
-from mem1_hf.policy import ModelPolicy
+from mem1_hf.policy import ModelPolicy, PolicyConfig
+from mem1_hf.task_env import as_task_env
 
 TASK_NAME = "mem1-agent"
-_LOOP_KEYS = ("mode", "prompt_profile", "max_turns", "max_obs_tokens", "truncate_tokens", "topk")
-_POLICY_KEYS = ("max_new_tokens", "reuse_prompt_cache")
-_GENERATE_KEYS = ("do_sample", "temperature", "top_p", "top_k", "repetition_penalty", "num_beams")
+# the parameters are routed by the config dataclasses' fields: one source for each setting
+_LOOP_KEYS = tuple(f.name for f in fields(LoopConfig) if f.name != "batch_size")  # batch_size: __call__'s
+_POLICY_KEYS = tuple(f.name for f in fields(PolicyConfig))
+# any other GenerationConfig attribute (do_sample, top_p, top_k, repetition_penalty, …) goes to generate
+_GENERATE_KEYS = tuple(k for k in GenerationConfig().to_dict() if k not in _POLICY_KEYS)
 
 
 def normalise_tasks(inputs: Any) -> tuple[list[list[str]], bool]:
@@ -104,37 +108,39 @@ class MEM1Pipeline(Pipeline):
         results = [self.postprocess(o, **post) for o in outputs]
         return results[0] if single else results
 
-    def preprocess(self, questions: list[str], index: int = 0) -> Task:
-        return Task(id=f"task-{index}", questions=[q.strip() for q in questions])
+    def preprocess(self, questions: list[str], index: int = 0) -> tuple[int, list[str]]:
+        # the task environment makes the Task (a QA task, a WebShop goal id) once the env is known
+        return index, questions
 
     def _forward(
         self,
-        tasks: list[Task],
+        inputs: list[tuple[int, list[str]]],
         env=None,
         batch_size: int = 1,
-        max_new_tokens: int = 256,
-        reuse_prompt_cache: bool = True,
         generate_kwargs: dict | None = None,
-        **loop_kwargs,
+        **kwargs,
     ):
         if env is None:
             raise Mem1InputError(
                 "the mem1-agent pipeline needs an environment: pipeline('mem1-agent', model=..., env=env)"
             )
-        config = LoopConfig(batch_size=batch_size, **loop_kwargs)
+        loop = {k: v for k, v in kwargs.items() if k in _LOOP_KEYS}
+        config = LoopConfig(batch_size=batch_size, **loop)
+        policy_config = PolicyConfig(**{k: v for k, v in kwargs.items() if k in _POLICY_KEYS})
         if self.tokenizer is None:
             raise Mem1InputError(
                 "the mem1-agent pipeline needs a tokenizer: pass tokenizer=... with a model object"
             )
+        task_env = as_task_env(env, config.profile, config.topk)
+        tasks: list[Task] = [task_env.task(index, questions) for index, questions in inputs]
         policy = ModelPolicy(
             self.model,
             self.tokenizer,
             config.profile,
-            max_new_tokens=max_new_tokens,
-            reuse_prompt_cache=reuse_prompt_cache,
-            generation_kwargs=generate_kwargs,
+            policy_config.generation_config(**(generate_kwargs or {})),
+            reuse_prompt_cache=policy_config.reuse_prompt_cache,
         )
-        return AgentLoop(policy, env, config).run(tasks)
+        return AgentLoop(policy, task_env, config).run(tasks)
 
     def postprocess(self, trajectory, return_token_ids: bool = False) -> dict:
         return trajectory.to_dict(include_ids=return_token_ids)

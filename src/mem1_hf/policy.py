@@ -16,13 +16,15 @@ Example:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import torch
-from transformers import DynamicCache, LogitsProcessorList, StoppingCriteriaList
+from transformers import DynamicCache, GenerationConfig, LogitsProcessorList, StoppingCriteriaList
 
+from mem1_hf.errors import Mem1InputError
 from mem1_hf.generation import BanStrings, StopOnTags
 from mem1_hf.prompts import PromptProfile
 
@@ -64,6 +66,39 @@ class Policy(Protocol):
     def release(self, key: str) -> None: ...
 
 
+@dataclass
+class PolicyConfig:
+    """How a model policy generates: the single source of these settings (pipeline and CLIs).
+
+    Example:
+        >>> config = PolicyConfig(max_new_tokens=64, temperature=0.7).generation_config()
+        >>> config.max_new_tokens, config.do_sample, config.temperature
+        (64, True, 0.7)
+        >>> PolicyConfig().generation_config().do_sample  # greedy by default
+        False
+    """
+
+    max_new_tokens: int = field(default=256, metadata={"help": "the response budget per turn (tokens)"})
+    temperature: float = field(default=0.0, metadata={"help": "sampling temperature; 0 = greedy"})
+    reuse_prompt_cache: bool = field(
+        default=True, metadata={"help": "compute the task prompt's KV cache once per task and reuse it"}
+    )
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise Mem1InputError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise Mem1InputError(f"temperature must be >= 0, got {self.temperature}")
+
+    def generation_config(self, **kwargs) -> GenerationConfig:
+        """A ``transformers.GenerationConfig``: greedy, or sampling at ``temperature`` > 0;
+        ``kwargs`` (``top_p``, ``do_sample``, …) override."""
+        sampling = {"do_sample": True, "temperature": self.temperature} if self.temperature > 0 else {}
+        return GenerationConfig(
+            **{"max_new_tokens": self.max_new_tokens, "do_sample": False, **sampling, **kwargs}
+        )
+
+
 class ModelPolicy:
     """A transformers causal LM as the agent's policy.
 
@@ -71,10 +106,14 @@ class ModelPolicy:
         model: a ``PreTrainedModel`` (any device and dtype).
         tokenizer: its tokenizer (needs a pad or eos token).
         profile: the prompt profile (stop and banned strings).
-        max_new_tokens: the response budget per turn.
+        generation_config: a ``transformers.GenerationConfig`` (``max_new_tokens`` is the
+            response budget per turn; ``do_sample``, ``temperature``, ``top_p``…); default:
+            :meth:`PolicyConfig.generation_config` (greedy).
         reuse_prompt_cache: reuse the task prompt's KV cache across turns.
-        generation_kwargs: passed to ``model.generate`` (``do_sample``, ``temperature``, ``top_p``…);
-            the default is greedy decoding.
+
+    Example:
+        >>> policy = ModelPolicy(model, tokenizer, get_profile("mem1-qa"),
+        ...                      PolicyConfig(max_new_tokens=64).generation_config())  # doctest: +SKIP
     """
 
     def __init__(
@@ -82,18 +121,23 @@ class ModelPolicy:
         model,
         tokenizer,
         profile: PromptProfile,
-        max_new_tokens: int = 256,
-        reuse_prompt_cache: bool = True,
-        generation_kwargs: dict | None = None,
+        generation_config: GenerationConfig | None = None,
+        reuse_prompt_cache: bool = PolicyConfig.reuse_prompt_cache,
     ):
         self.model = model
         self.tokenizer = tokenizer
         self.profile = profile
-        self.max_new_tokens = max_new_tokens
+        self.generation_config = generation_config or PolicyConfig().generation_config()
+        if not self.generation_config.max_new_tokens or self.generation_config.max_new_tokens < 1:
+            raise Mem1InputError("generation_config.max_new_tokens must be >= 1")
         self.reuse_prompt_cache = reuse_prompt_cache
-        self.generation_kwargs = {"do_sample": False, **(generation_kwargs or {})}
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self._prompt_kv: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+
+    @property
+    def max_new_tokens(self) -> int:
+        """The response budget per turn."""
+        return int(self.generation_config.max_new_tokens)
 
     @property
     def context_limit(self) -> int:
@@ -152,24 +196,23 @@ class ModelPolicy:
         bans = BanStrings(self.tokenizer, [self.profile.banned_strings(r.last_turn) for r in requests])
         longest = max(len(r.context_ids) for r in requests)
         max_new = max(1, min(self.max_new_tokens, self.context_limit - longest))
+        config = copy.deepcopy(self.generation_config)
+        config.max_new_tokens = max_new
+        config.pad_token_id = self.pad_id
+        config.return_dict_in_generate = True
+        config.output_logits = True
         with torch.no_grad():
             out = self.model.generate(
                 input_ids=ids,
                 attention_mask=mask,
                 past_key_values=past,
-                max_new_tokens=max_new,
+                generation_config=config,
                 stopping_criteria=StoppingCriteriaList([stops]),
                 logits_processor=LogitsProcessorList([bans]),
-                pad_token_id=self.pad_id,
-                return_dict_in_generate=True,
-                output_logits=True,
-                **self.generation_kwargs,
             )
         new = out.sequences[:, ids.shape[1] :]
         logits = torch.stack(out.logits, dim=1).float()  # raw (unprocessed) logits per step
-        temperature = (
-            self.generation_kwargs.get("temperature", 1.0) if self.generation_kwargs["do_sample"] else 1.0
-        )
+        temperature = (config.temperature or 1.0) if config.do_sample else 1.0
         logprobs = torch.log_softmax(logits / temperature, dim=-1).gather(-1, new.unsqueeze(-1)).squeeze(-1)
         return [self._trim(new[row], logprobs[row], stops.stopped_at[row]) for row in range(len(requests))]
 

@@ -28,6 +28,9 @@ from dataclasses import dataclass, replace
 from mem1_hf.errors import Mem1InputError
 
 QUESTION_SEPARATOR = "; "
+#: the profiles of question answering; the first is the default everywhere
+QA_PROFILES = ("mem1-qa", "mem1-paper")
+DEFAULT_PROFILE = QA_PROFILES[0]
 
 _QA_INSTRUCTION = """You will answer one or more questions by reasoning step by step and searching a knowledge base.
 
@@ -159,6 +162,34 @@ PROFILES: dict[str, PromptProfile] = {
         invalid_message=_WEBSHOP_INVALID,
     ),
 }
+
+
+def encode_user_message(tokenizer, text: str) -> list[int]:
+    """The ids of the chat template of one user message, ready for the assistant's turn.
+
+    Later turns append the kept memory and observation ids, which equals the chat template of
+    ``[user: prompt, assistant: memory]`` with its trailing end-of-turn removed (docs/design.md).
+
+    Example:
+        >>> ids = encode_user_message(tokenizer, "Questions: who?")  # doctest: +SKIP
+    """
+    if not getattr(tokenizer, "chat_template", None):
+        raise Mem1InputError("the model's tokenizer has no chat template; pass an instruct/chat model")
+    ids = tokenizer.apply_chat_template(
+        [{"role": "user", "content": text}], add_generation_prompt=True, tokenize=True
+    )
+    if hasattr(ids, "keys"):  # a BatchEncoding in some transformers versions
+        ids = ids["input_ids"]
+    return list(ids)
+
+
+def encode_prompt(tokenizer, profile: PromptProfile, questions: Sequence[str]) -> list[int]:
+    """The task prompt's ids for a QA task (see :func:`encode_user_message`).
+
+    Example:
+        >>> ids = encode_prompt(tokenizer, get_profile("mem1-qa"), ["who?", "when?"])  # doctest: +SKIP
+    """
+    return encode_user_message(tokenizer, profile.build_prompt(questions))
 
 
 def get_profile(profile: str | PromptProfile) -> PromptProfile:

@@ -1,26 +1,81 @@
-"""Adapters between environments and the agent loop.
+"""The seam between the agent loop and a task family (QA, WebShop, the next one).
 
-The loop needs two things from an environment: the task's static prompt, and a batched step
-that turns each task's parsed response into an outcome (an observation to show, or the end of
-the task with its answer or reward). :class:`QATaskEnv` does this for search environments
-(local corpus, retrieval server, web: one batched search per turn); :class:`WebShopTaskEnv`
-for WebShop sessions. :func:`as_task_env` picks the adapter for an environment object.
+Everything that differs per family lives behind :class:`TaskEnvironment`: the task prompt
+(:meth:`~TaskEnvironment.start`), one batched step per turn (:meth:`~TaskEnvironment.step`),
+the score of a finished trajectory (:meth:`~TaskEnvironment.score`), the turn budget for N
+objectives (:meth:`~TaskEnvironment.turn_budget`) and the report's columns
+(:attr:`~TaskEnvironment.report`). The loop, the evaluation harness, the trainer and the Space
+only call these; none of them asks which family it runs.
+
+A family is one module in :mod:`mem1_hf.families` with one subclass here, registered with
+:func:`register_family`: adding a family touches that one new file (and its line in
+``mem1_hf/families/__init__.py``).
+
+A :class:`Task` carries its gold answers when it has any; :meth:`Task.from_row` makes one
+from a composed dataset row (``mem1 compose``) or a WebShop goal.
 
 Example:
+    >>> Task.from_row({"task_id": "n2-ab", "questions": ["who?", "when?"], "answers": [["Ann"], ["1990"]]})
+    Task(id='n2-ab', questions=['who?', 'when?'], golds=[['Ann'], ['1990']])
     >>> task_env = as_task_env(LocalRetrievalEnv.from_corpus("c.jsonl"), get_profile("mem1-qa"))  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
-from mem1_hf.envs.base import SearchEnvironment
 from mem1_hf.errors import Mem1InputError
 from mem1_hf.parsing import ParsedResponse
-from mem1_hf.prompts import PromptProfile
+from mem1_hf.prompts import PromptProfile, get_profile
+
+#: the modules that define the task families (each registers its TaskEnvironment on import)
+FAMILY_MODULES = ("mem1_hf.families.qa", "mem1_hf.families.webshop")
+
+
+@dataclass
+class Task:
+    """One task: its questions, answered together in one ``<answer>`` (``"; "``-separated).
+
+    Attributes:
+        id: the task's id (a composed task's id, a WebShop goal id).
+        questions: the objectives as the agent reads them (WebShop: the instruction).
+        golds: per question, its accepted answers (None when the environment scores the task).
+    """
+
+    id: str
+    questions: list[str]
+    golds: list[list[str]] | None = None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Task:
+        """A task from a composed dataset row (``task_id``, ``questions``, ``answers``) or a
+        WebShop goal (anything with ``goal_id`` and ``instruction``).
+
+        Example:
+            >>> Task.from_row({"task_id": "t", "questions": ["q"], "answers": [["a", "b"]]}).golds
+            [['a', 'b']]
+        """
+        if isinstance(row, Mapping):
+            answers = row.get("answers")
+            golds = [list(a) for a in answers] if answers is not None else None
+            return cls(str(row["task_id"]), list(row["questions"]), golds)
+        if hasattr(row, "goal_id") and hasattr(row, "instruction"):
+            return cls(str(row.goal_id), [row.instruction])
+        raise Mem1InputError(
+            f"cannot make a task from a {type(row).__name__}: expected a composed row or a goal"
+        )
+
+
+class Finished(Protocol):
+    """What :meth:`TaskEnvironment.score` reads of a finished trajectory."""
+
+    task: Task
+    answer_text: str
+    reward: float | None
 
 
 @dataclass
@@ -53,110 +108,138 @@ class StepItem:
     turns_left: int
 
 
+@dataclass(frozen=True)
+class ReportSpec:
+    """How a family's evaluation results are summarised, tabulated and plotted.
+
+    Attributes:
+        title: the heading of ``table.md``.
+        by_objectives: rows are objective counts and columns mode × metric (QA); otherwise one
+            row per mode.
+        sections: ``(heading, note, columns)`` tables, each column a ``(name, format(cell))``.
+        footer: a line under the tables.
+        plots: ``(name, key, label)`` metrics to plot: by objectives, one ``<name>.png`` per
+            metric with a line per mode; otherwise one ``<family>.png`` with bars per mode.
+    """
+
+    title: str
+    by_objectives: bool
+    sections: tuple[tuple[str | None, str | None, tuple[tuple[str, Callable[[dict], str]], ...]], ...]
+    footer: str | None = None
+    plots: tuple[tuple[str, str, str], ...] = ()
+
+
+_FAMILIES: dict[str, type[TaskEnvironment]] = {}
+
+
 class TaskEnvironment(ABC):
-    """The loop's view of an environment (see the module docstring)."""
+    """The loop's view of one task family (see the module docstring).
 
-    def __init__(self, profile: PromptProfile):
+    Class attributes a family sets: ``name`` (``mem1 eval --env``), ``env_type`` (the
+    environment class it adapts), ``profiles`` (the prompt profiles it speaks, the first is the
+    default), ``modes`` (the evaluation's default modes), ``report`` and ``has_expert``.
+    """
+
+    name: ClassVar[str]
+    env_type: ClassVar[type]
+    profiles: ClassVar[tuple[str, ...]]
+    modes: ClassVar[tuple[str, ...]] = ("mem1", "full_context", "truncate")
+    report: ClassVar[ReportSpec]
+    #: whether :meth:`expert_policy` gives a scripted expert
+    has_expert: ClassVar[bool] = False
+
+    def __init__(self, env: Any, profile: PromptProfile, topk: int | None = None):
+        if profile.name not in self.profiles:
+            raise Mem1InputError(
+                f"the {self.name} environment needs prompt_profile in {', '.join(map(repr, self.profiles))}, "
+                f"got {profile.name!r}"
+            )
+        self.env = env
         self.profile = profile
+        self.topk = topk
 
-    def start(self, key: str, questions: Sequence[str], task_id: str) -> str:
+    # -- the loop -----------------------------------------------------------------------
+    def task(self, index: int, questions: Sequence[str]) -> Task:
+        """The task for the pipeline's ``index``-th input (a list of questions)."""
+        return Task(f"task-{index}", [q.strip() for q in questions])
+
+    def start(self, key: str, task: Task) -> str:
         """Begin a task; return its prompt text (the user message)."""
-        return self.profile.build_prompt(questions)
+        return self.profile.build_prompt(task.questions)
 
     @abstractmethod
     def step(self, items: Sequence[StepItem]) -> list[Outcome]:
         """Apply each task's parsed response; one call per turn for the whole batch."""
 
-    def finish(self, key: str) -> None:  # noqa: B027 (optional hook: most adapters keep no state)
+    def finish(self, key: str) -> None:  # noqa: B027 (optional hook: most families keep no state)
         """Forget a finished task."""
 
+    # -- judging a finished task --------------------------------------------------------
+    @abstractmethod
+    def score(self, trajectory: Finished) -> dict[str, Any]:
+        """The scores of a finished trajectory (the evaluation record's score fields)."""
 
-class QATaskEnv(TaskEnvironment):
-    """Question answering over a search environment: search, answer, or a correction."""
+    @classmethod
+    @abstractmethod
+    def turn_budget(cls, objectives: int, override: int | None = None) -> int:
+        """Turns for a task of ``objectives`` objectives (``override`` wins when given)."""
 
-    def __init__(self, env: SearchEnvironment, profile: PromptProfile, topk: int | None = None):
-        super().__init__(profile)
-        self.env = env
-        self.topk = topk
+    @classmethod
+    @abstractmethod
+    def summarize(cls, records: Sequence[dict[str, Any]]) -> dict[str, float]:
+        """The family's score columns of one results cell, averaged over its records."""
 
-    def step(self, items: Sequence[StepItem]) -> list[Outcome]:
-        outcomes: list[Outcome | None] = [None] * len(items)
-        searches = []
-        for i, item in enumerate(items):
-            action = item.parsed.action
-            if action == self.profile.final_tag:
-                outcomes[i] = Outcome(True, answer_text=item.parsed.content, stop_reason="answered")
-            elif item.turns_left <= 0:
-                outcomes[i] = Outcome(False)  # no turn left to read an observation
-            elif action == self.profile.search_tag:
-                searches.append(i)
-            else:
-                outcomes[i] = Outcome(False, observation=self.profile.invalid_message)
-        if searches:
-            texts = self.env.search_text([items[i].parsed.content for i in searches], self.topk)
-            for i, text in zip(searches, texts):
-                outcomes[i] = Outcome(False, observation=text, info={"query": items[i].parsed.content})
-        return outcomes  # type: ignore[return-value]
+    # -- evaluation ----------------------------------------------------------------------
+    @classmethod
+    @abstractmethod
+    def load_eval(cls, settings: Any) -> tuple[Any, dict[int, list[Task]], dict[str, Any]]:
+        """The environment, the tasks per objective count and the extra run settings for
+        ``mem1 eval`` (``settings`` is its parsed :class:`~mem1_hf.evaluation.cli.EvalConfig`)."""
+
+    def expert_policy(self, tokenizer: Any, max_turns: int) -> Any:
+        """A scripted expert policy for this family (``mem1 eval --policy expert``)."""
+        raise Mem1InputError(f"--policy expert: the {self.name} family has no scripted expert")
 
 
-class WebShopTaskEnv(TaskEnvironment):
-    """WebShop: the action inside ``<answer>`` is a ``search[...]`` / ``click[...]`` step.
+def register_family(cls: type[TaskEnvironment]) -> type[TaskEnvironment]:
+    """Class decorator: make a family known to :func:`as_task_env` and :func:`get_family`."""
+    _FAMILIES[cls.name] = cls
+    return cls
 
-    Task ids are goal ids. The prompt holds the instruction and the first page; each step's
-    observation is the new page with its available actions; Buy Now ends the task with
-    WebShop's reward.
+
+def families() -> dict[str, type[TaskEnvironment]]:
+    """Every registered family by name (imports :data:`FAMILY_MODULES` on first use)."""
+    for module in FAMILY_MODULES:
+        importlib.import_module(module)
+    return dict(_FAMILIES)
+
+
+def get_family(name: str) -> type[TaskEnvironment]:
+    """The family called ``name`` (``mem1 eval --env NAME``, ``summary.json``'s ``env``)."""
+    known = families()
+    if name not in known:
+        raise Mem1InputError(f"unknown task family {name!r}; choose one of {', '.join(known)}")
+    return known[name]
+
+
+def family_for(env: Any) -> type[TaskEnvironment]:
+    """The family whose environment type ``env`` is."""
+    for family in families().values():
+        if isinstance(env, family.env_type):
+            return family
+    names = ", ".join(f.env_type.__name__ for f in _FAMILIES.values())
+    raise Mem1InputError(f"unsupported environment {type(env).__name__}; pass one of: {names}")
+
+
+def as_task_env(env: Any, profile: str | PromptProfile, topk: int | None = None) -> TaskEnvironment:
+    """The family adapter for ``env``; a :class:`TaskEnvironment` passes through.
+
+    Example:
+        >>> as_task_env(object(), "mem1-qa")
+        Traceback (most recent call last):
+        ...
+        mem1_hf.errors.Mem1InputError: unsupported environment object; pass one of: SearchEnvironment, WebShopEnv
     """
-
-    def __init__(self, env, profile: PromptProfile):
-        super().__init__(profile)
-        self.env = env
-        self.sessions: dict[str, Any] = {}
-
-    def start(self, key: str, questions: Sequence[str], task_id: str) -> str:
-        # the task id is the goal id (harness); through the pipeline the "question" is the goal id
-        try:
-            goal = self.env.goal(task_id)
-        except Mem1InputError:
-            goal = self.env.goal(questions[0].strip())  # unknown too: a one-line error naming it
-        session = self.env.reset(goal)
-        self.sessions[key] = session
-        return (
-            self.profile.build_prompt([session.goal.instruction]) + "\nCurrent page:\n" + session.observation
-        )
-
-    def step(self, items: Sequence[StepItem]) -> list[Outcome]:
-        outcomes = []
-        for item in items:
-            session = self.sessions[item.key]
-            if item.parsed.action != self.profile.final_tag:
-                outcomes.append(
-                    Outcome(False, observation=f"{self.profile.invalid_message}\n{session.observation}")
-                )
-                continue
-            result = session.step(item.parsed.content)
-            reward = result.reward if result.done else None
-            stop = "bought" if result.done else None
-            outcomes.append(
-                Outcome(result.done, result.observation, reward=reward, stop_reason=stop, info=result.info)
-            )
-        return outcomes
-
-    def finish(self, key: str) -> None:
-        self.sessions.pop(key, None)
-
-
-def as_task_env(env: Any, profile: PromptProfile, topk: int | None = None) -> TaskEnvironment:
-    """The adapter for ``env``: a :class:`TaskEnvironment` passes through."""
-    from mem1_hf.envs.webshop import WebShopEnv
-
     if isinstance(env, TaskEnvironment):
         return env
-    if isinstance(env, SearchEnvironment):
-        return QATaskEnv(env, profile, topk)
-    if isinstance(env, WebShopEnv):
-        if profile.name != "mem1-webshop":
-            raise Mem1InputError("the WebShop environment needs prompt_profile='mem1-webshop'")
-        return WebShopTaskEnv(env, profile)
-    raise Mem1InputError(
-        f"unsupported environment {type(env).__name__}; pass a search environment or WebShopEnv"
-    )
+    return family_for(env)(env, get_profile(profile), topk)

@@ -149,7 +149,7 @@ def render_card(manifest: Mapping[str, Any], template: str | Path | None = None)
     """
     from huggingface_hub import DatasetCard
 
-    from mem1_hf import __version__
+    from mem1_hf.version import __version__
 
     template = Path(template) if template is not None else TEMPLATE
     if not template.is_file():

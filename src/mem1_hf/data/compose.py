@@ -29,10 +29,11 @@ import json
 import random
 import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from mem1_hf.data.documents import Document
 from mem1_hf.data.qa_sources import (
     FORMATS_WITH_PASSAGES,
     QARecord,
@@ -40,14 +41,14 @@ from mem1_hf.data.qa_sources import (
     is_local_spec,
     load_source,
 )
-from mem1_hf.envs.base import Document
 from mem1_hf.errors import Mem1InputError
-from mem1_hf.prompts import get_profile
+from mem1_hf.prompts import DEFAULT_PROFILE, QA_PROFILES, get_profile
 
 #: files and folders ``write_composed`` owns inside the output directory
 OUTPUTS = ("README.md", "compose.json", "corpus.jsonl", "data", "arrow")
 CORPUS_FILE = "corpus.jsonl"
-QA_PROFILES = ("mem1-qa", "mem1-paper")
+#: share of each source's questions held out as ``test`` unless told otherwise
+DEFAULT_TEST_FRACTION = 0.1
 
 
 @dataclass(frozen=True)
@@ -67,10 +68,10 @@ class ComposeConfig:
 
     objectives: int = 2
     mix: bool = False
-    splits: Mapping[str, float] = field(default_factory=lambda: {"test": 0.1})
+    splits: Mapping[str, float] = field(default_factory=lambda: {"test": DEFAULT_TEST_FRACTION})
     seed: int = 0
     limit: int | None = None
-    prompt_profile: str = "mem1-qa"
+    prompt_profile: str = DEFAULT_PROFILE
     ability: str = "fact-reasoning"
 
     def __post_init__(self) -> None:
@@ -378,7 +379,7 @@ def command_line(sources: Sequence[tuple[str, str | Path]], config: ComposeConfi
     parts.append(f"--seed {config.seed}")
     if config.limit is not None:
         parts.append(f"--limit {config.limit}")
-    if config.prompt_profile != "mem1-qa":
+    if config.prompt_profile != ComposeConfig.prompt_profile:
         parts.append(f"--prompt-profile {config.prompt_profile}")
     parts.append(f"--out {out}")
     return " ".join(parts)
@@ -496,15 +497,10 @@ def parse_split(text: str) -> tuple[str, float]:
 
 def _cmd_compose(args: argparse.Namespace) -> None:
     sources = [parse_source(s) for s in args.source]
-    splits = dict(parse_split(s) for s in args.split) if args.split else {"test": 0.1}
-    config = ComposeConfig(
-        objectives=args.objectives,
-        mix=args.mix,
-        splits=splits,
-        seed=args.seed,
-        limit=args.limit,
-        prompt_profile=args.prompt_profile,
-    )
+    splits = {"splits": dict(parse_split(s) for s in args.split)} if args.split else {}
+    # the flags are named after ComposeConfig's fields; its defaults are the flags' defaults
+    names = [f.name for f in fields(ComposeConfig) if f.name not in ("splits", "ability")]
+    config = ComposeConfig(**{name: getattr(args, name) for name in names}, **splits)
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.overwrite:  # fail before the slow part
         raise Mem1InputError(f"{out} is not empty; pass --overwrite to replace a previous composition")
@@ -541,20 +537,27 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
         help="a source, e.g. hotpotqa=hotpotqa_dev_500.ircot.jsonl, nq=NQ-open.dev.jsonl, "
         "hotpotqa=hotpot_qa (Hub; ID[:CONFIG][@SPLIT]); repeatable",
     )
-    parser.add_argument("--objectives", type=int, default=2, help="questions per task (default 2)")
+    defaults = ComposeConfig()
+    parser.add_argument(
+        "--objectives",
+        type=int,
+        default=defaults.objectives,
+        help=f"questions per task (default {defaults.objectives})",
+    )
     parser.add_argument("--mix", action="store_true", help="group questions across sources")
     parser.add_argument(
         "--split",
         action="append",
         metavar="NAME=FRACTION",
-        help="a split and its fraction of each source's questions, the rest is train "
-        "(repeatable; default test=0.1)",
+        help="a split and its fraction of each source's questions, the rest is train (repeatable; default "
+        + " ".join(f"{name}={fraction:g}" for name, fraction in defaults.splits.items())
+        + ")",
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument(
-        "--limit", type=int, default=None, help="use only the first N questions of each source"
+        "--limit", type=int, default=defaults.limit, help="use only the first N questions of each source"
     )
-    parser.add_argument("--prompt-profile", choices=QA_PROFILES, default="mem1-qa")
+    parser.add_argument("--prompt-profile", choices=QA_PROFILES, default=defaults.prompt_profile)
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--overwrite", action="store_true", help="replace a previous composition in --out")
     parser.set_defaults(func=_cmd_compose)

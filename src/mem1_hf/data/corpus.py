@@ -21,9 +21,10 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from mem1_hf.envs.base import Document
+from mem1_hf.data.documents import Document
+from mem1_hf.data.files import first_line, iter_jsonl, load_json
 from mem1_hf.errors import Mem1InputError
 
 #: format names returned by :func:`detect_format`
@@ -44,60 +45,6 @@ def format_contents(title: str, text: str) -> str:
         '"Paris"\\nParis is the capital of France.'
     """
     return f'"{title.strip()}"\n{text.strip()}'
-
-
-# ----------------------------------------------------------------------------- file access
-
-
-def _open_text(path: str | Path) -> IO[str]:
-    """Open a (possibly gzip-compressed, detected by magic bytes) UTF-8 text file."""
-    path = Path(path)
-    if path.is_dir():
-        raise Mem1InputError(f"{path} is a directory, expected a file")
-    if not path.is_file():
-        raise Mem1InputError(f"file not found: {path}")
-    with path.open("rb") as raw:
-        magic = raw.read(2)
-    if magic == b"\x1f\x8b":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return path.open(encoding="utf-8")
-
-
-def _iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
-    """Yield ``(1-based line number, line)`` for the non-blank lines of a text file."""
-    try:
-        with _open_text(path) as handle:
-            for lineno, line in enumerate(handle, start=1):
-                if line.strip():
-                    yield lineno, line
-    except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as err:
-        raise Mem1InputError(f"{path}: cannot read as UTF-8 text ({type(err).__name__})") from err
-
-
-def _parse_line(path: str | Path, lineno: int, line: str) -> dict[str, Any]:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise Mem1InputError(f"{path}:{lineno}: invalid JSON ({err.msg})") from err
-    if not isinstance(record, dict):
-        raise Mem1InputError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
-    return record
-
-
-def _iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    for lineno, line in _iter_lines(path):
-        yield lineno, _parse_line(path, lineno, line)
-
-
-def _load_json(path: str | Path) -> Any:
-    """Load a whole JSON document (list or object)."""
-    try:
-        with _open_text(path) as handle:
-            return json.load(handle)
-    except json.JSONDecodeError as err:
-        raise Mem1InputError(f"{path}:{err.lineno}: invalid JSON ({err.msg})") from err
-    except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as err:
-        raise Mem1InputError(f"{path}: cannot read as UTF-8 text ({type(err).__name__})") from err
 
 
 # ----------------------------------------------------------------------------- corpus JSONL
@@ -129,7 +76,7 @@ def read_corpus(path: str | Path) -> list[Document]:
     """
     docs: list[Document] = []
     first_line: dict[str, int] = {}
-    for lineno, record in _iter_jsonl(path):
+    for lineno, record in iter_jsonl(path):
         doc = _record_to_document(path, lineno, record)
         if doc.id in first_line:
             raise Mem1InputError(
@@ -195,7 +142,7 @@ def _ircot_context(record: dict[str, Any]) -> Iterator[tuple[str, str]]:
 def _numbered_records(path: str | Path, fmt: str, data: Any) -> Iterator[tuple[str, dict[str, Any]]]:
     """Yield ``(where, record)``; ``where`` is ``file:line`` for JSONL, a record number otherwise."""
     if fmt == "hotpotqa_ircot":
-        for lineno, record in _iter_jsonl(path):
+        for lineno, record in iter_jsonl(path):
             yield f"{path}:{lineno}", record
     else:
         for number, record in enumerate(data, start=1):
@@ -258,7 +205,7 @@ def corpus_from_nq_oracle(path: str | Path, max_questions: int | None = None) ->
     """
 
     def passages() -> Iterator[tuple[str, str]]:
-        for count, (lineno, record) in enumerate(_iter_jsonl(path)):
+        for count, (lineno, record) in enumerate(iter_jsonl(path)):
             if max_questions is not None and count >= max_questions:
                 return
             ctxs = record.get("ctxs")
@@ -285,12 +232,6 @@ def _record_format(record: Any) -> str | None:
     return "hotpotqa" if "context" in record else None
 
 
-def _first_line(path: str | Path) -> str:
-    for _, line in _iter_lines(path):
-        return line.strip()
-    raise Mem1InputError(f"{path}: the file is empty")
-
-
 def _unknown_format(path: str | Path) -> Mem1InputError:
     return Mem1InputError(
         f"{path}: unknown format (expected corpus JSONL, HotpotQA JSON or IRCoT JSONL, "
@@ -300,7 +241,7 @@ def _unknown_format(path: str | Path) -> Mem1InputError:
 
 def _detect(path: str | Path) -> tuple[str, Any]:
     """Return ``(format, whole JSON document or None)`` so callers need not load it twice."""
-    first = _first_line(path)
+    first = first_line(path)
     try:
         head = json.loads(first)
     except json.JSONDecodeError:
@@ -311,7 +252,7 @@ def _detect(path: str | Path) -> tuple[str, Any]:
     if first[:1] not in "[{":
         raise _unknown_format(path)
     try:
-        data = _load_json(path)
+        data = load_json(path)
     except Mem1InputError:
         if head is not None:  # JSON lines of an unknown kind, not a broken JSON document
             raise _unknown_format(path) from None

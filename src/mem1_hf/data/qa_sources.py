@@ -33,7 +33,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from mem1_hf.data.corpus import _first_line, _iter_jsonl, _load_json
+from mem1_hf.data.files import first_line, iter_jsonl, load_json
 from mem1_hf.errors import Mem1InputError
 
 #: local QA file formats recognised by :func:`detect_qa_format`
@@ -237,7 +237,7 @@ def detect_qa_format(path: str | Path) -> str:
         >>> detect_qa_format("NQ-open.dev.jsonl")  # doctest: +SKIP
         'qa_jsonl'
     """
-    first = _first_line(path)
+    first = first_line(path)
     try:
         fmt = _record_qa_format(json.loads(first))
     except json.JSONDecodeError:
@@ -246,7 +246,7 @@ def detect_qa_format(path: str | Path) -> str:
         return fmt
     if not first.startswith("["):
         raise _unknown(path)
-    data = _load_json(path)
+    data = load_json(path)
     head = data[0] if isinstance(data, list) and data else None
     fmt = _record_qa_format(head)
     if fmt is None:
@@ -256,16 +256,16 @@ def detect_qa_format(path: str | Path) -> str:
 
 def _numbered(path: str | Path, fmt: str) -> Iterator[tuple[str, dict[str, Any]]]:
     """``(where, record)`` pairs: ``file:line`` for JSON lines, ``file: record k`` for a JSON list."""
-    first = _first_line(path)
+    first = first_line(path)
     if first.startswith("["):
-        data = _load_json(path)
+        data = load_json(path)
         for number, record in enumerate(data, start=1):
             where = f"{path}: record {number}"
             if not isinstance(record, dict):
                 raise Mem1InputError(f"{where}: expected a JSON object, got {type(record).__name__}")
             yield where, record
     else:
-        for lineno, record in _iter_jsonl(path):
+        for lineno, record in iter_jsonl(path):
             yield f"{path}:{lineno}", record
 
 

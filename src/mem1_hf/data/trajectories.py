@@ -249,8 +249,8 @@ def _load_rows(specs: Sequence[str], split: str, objectives: list[int] | None, l
 
 def _environment(args: argparse.Namespace, corpora: list[Path]):
     from mem1_hf.data.corpus import read_corpus
+    from mem1_hf.data.documents import Document
     from mem1_hf.envs import LocalRetrievalEnv
-    from mem1_hf.envs.base import Document
 
     if args.index:
         return LocalRetrievalEnv.load(args.index)
@@ -269,7 +269,7 @@ def run(args: argparse.Namespace, model=None, tokenizer=None) -> dict[str, Any]:
     """Make (or resume) the trajectory dataset described by the parsed ``args``; return the summary."""
     from tqdm.auto import tqdm
 
-    from mem1_hf.evaluation.runner import max_turns_for
+    from mem1_hf.families.qa import max_turns_for
     from mem1_hf.loop import AgentLoop, LoopConfig, Task
 
     if args.policy == "expert" and (args.do_sample or args.model):
@@ -308,7 +308,7 @@ def run(args: argparse.Namespace, model=None, tokenizer=None) -> dict[str, Any]:
         from mem1_hf.defaults import default_model_path
 
         if args.policy == "model":
-            from mem1_hf.models import load_model
+            from mem1_hf.model_loading import load_model
 
             model, tokenizer = load_model(args.model, device=args.device)
         else:
@@ -351,7 +351,7 @@ def run(args: argparse.Namespace, model=None, tokenizer=None) -> dict[str, Any]:
                 os.fsync(handle.fileno())
                 bar.update(1)
 
-            tasks = [Task(r["task_id"], list(r["questions"])) for r in rows]
+            tasks = [Task.from_row(r) for r in rows]
             AgentLoop(policy, env, config).run(tasks, on_finish=write)
     settings["command"] = getattr(args, "command_line", None) or command_of(args)
     wanted = {(n, r["task_id"]) for n, rows in rows_by_n.items() for r in rows}
@@ -364,12 +364,15 @@ def _policy(args: argparse.Namespace, model, tokenizer, golds: dict, config):
         from mem1_hf.qa_expert import QAExpertPolicy
 
         return QAExpertPolicy(tokenizer, golds, config.profile, max_turns=config.max_turns)
-    from mem1_hf.policy import ModelPolicy
+    from mem1_hf.policy import ModelPolicy, PolicyConfig
 
-    generation = (
-        {"do_sample": True, "temperature": args.temperature, "top_p": args.top_p} if args.do_sample else {}
-    )
-    return ModelPolicy(model, tokenizer, config.profile, args.max_new_tokens, generation_kwargs=generation)
+    if args.do_sample:
+        generation = PolicyConfig(args.max_new_tokens, temperature=args.temperature).generation_config(
+            do_sample=True, top_p=args.top_p
+        )
+    else:
+        generation = PolicyConfig(args.max_new_tokens).generation_config()
+    return ModelPolicy(model, tokenizer, config.profile, generation)
 
 
 def command_of(args: argparse.Namespace) -> str:

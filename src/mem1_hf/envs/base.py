@@ -14,36 +14,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from mem1_hf.data.documents import Document, render_docs
 
-@dataclass
-class Document:
-    """One retrieved passage in the Search-R1 / FlashRAG / MEM1 corpus format.
-
-    ``contents`` is ``"\\"Title\\"\\ntext"``: the first line is the title, the rest the text.
-    """
-
-    id: str
-    contents: str
-    score: float | None = None
-
-    @property
-    def title(self) -> str:
-        return self.contents.split("\n", 1)[0]
-
-    @property
-    def text(self) -> str:
-        parts = self.contents.split("\n", 1)
-        return parts[1] if len(parts) > 1 else ""
-
-    def to_dict(self) -> dict:
-        return {"id": self.id, "contents": self.contents, "score": self.score}
-
-
-def render_docs(docs: Sequence[Document]) -> str:
-    """Render documents as MEM1 does: one ``Doc k(Title: t) text`` line per document."""
-    return "".join(f"Doc {k}(Title: {d.title}) {d.text}\n" for k, d in enumerate(docs, start=1))
+#: documents returned per search unless a caller asks for another number (MEM1: 3)
+DEFAULT_TOPK = 3
 
 
 class SearchEnvironment(ABC):
@@ -54,7 +29,7 @@ class SearchEnvironment(ABC):
     """
 
     #: documents returned per query unless a call asks for another number
-    topk: int = 3
+    topk: int = DEFAULT_TOPK
 
     @abstractmethod
     def search(self, queries: Sequence[str], topk: int | None = None) -> list[list[Document]]:

@@ -20,15 +20,15 @@ import hashlib
 import json
 import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# a module import, not names: mem1_hf.data.corpus imports mem1_hf.envs.base, so importing
-# mem1_hf.data first reaches this line while the corpus module is still initialising
-from mem1_hf.data import corpus as corpus_io
-from mem1_hf.envs.base import Document, SearchEnvironment
-from mem1_hf.envs.bm25 import BM25Retriever
-from mem1_hf.envs.dense import DenseRetriever, default_embedder_path
+from mem1_hf.data.corpus import build_corpus, read_corpus, write_corpus
+from mem1_hf.data.documents import Document
+from mem1_hf.envs.base import DEFAULT_TOPK, SearchEnvironment
+from mem1_hf.envs.retrieval.bm25 import BM25Retriever
+from mem1_hf.envs.retrieval.dense import DenseRetriever, default_embedder_path
 from mem1_hf.errors import Mem1InputError
 
 RETRIEVERS = ("bm25", "dense")
@@ -65,6 +65,34 @@ def _read_manifest(directory: Path) -> dict[str, Any] | None:
     return manifest
 
 
+@dataclass
+class RetrievalConfig:
+    """Which local corpus or index to search, and how (the CLIs' retrieval flags).
+
+    Example:
+        >>> RetrievalConfig(corpus="corpus.jsonl").build()  # doctest: +SKIP
+    """
+
+    corpus: str | None = field(default=None, metadata={"help": "corpus JSONL to index on the fly"})
+    index: str | None = field(default=None, metadata={"help": "index directory from `mem1 index`"})
+    retriever: str = field(
+        default="bm25", metadata={"help": "sparse BM25 or dense faiss", "choices": RETRIEVERS}
+    )
+    embedder: str | None = field(
+        default=None, metadata={"help": "dense only: sentence-transformers path or Hub id"}
+    )
+
+    def build(self) -> LocalRetrievalEnv:
+        """Load ``index`` or index ``corpus`` (exactly one of them must be given)."""
+        if self.corpus and self.index:
+            raise Mem1InputError("give --corpus or --index, not both")
+        if self.index:
+            return LocalRetrievalEnv.load(self.index, embedder=self.embedder)
+        if not self.corpus:
+            raise Mem1InputError("give a corpus or an index: --corpus C.jsonl or --index DIR")
+        return LocalRetrievalEnv.from_corpus(self.corpus, retriever=self.retriever, embedder=self.embedder)
+
+
 class LocalRetrievalEnv(SearchEnvironment):
     """Search a local corpus; every result is a :class:`Document` carrying its score.
 
@@ -81,7 +109,7 @@ class LocalRetrievalEnv(SearchEnvironment):
         docs: Sequence[Document],
         retriever: BM25Retriever | DenseRetriever,
         *,
-        topk: int = 3,
+        topk: int = DEFAULT_TOPK,
         embedder: str | None = None,
         embedder_is_default: bool = False,
     ) -> None:
@@ -102,9 +130,9 @@ class LocalRetrievalEnv(SearchEnvironment):
     def from_corpus(
         cls,
         corpus: str | Path | Sequence[Document],
-        retriever: str = "bm25",
+        retriever: str = RetrievalConfig.retriever,
         embedder: str | None = None,
-        topk: int = 3,
+        topk: int = DEFAULT_TOPK,
         index_dir: str | Path | None = None,
         **retriever_kwargs: Any,
     ) -> LocalRetrievalEnv:
@@ -124,7 +152,7 @@ class LocalRetrievalEnv(SearchEnvironment):
         if embedder is not None and retriever != "dense":
             raise Mem1InputError("embedder only applies to retriever='dense'")
         topk = _check_topk(topk)
-        docs = corpus_io.build_corpus(corpus) if isinstance(corpus, (str, Path)) else list(corpus)
+        docs = build_corpus(corpus) if isinstance(corpus, (str, Path)) else list(corpus)
         if not docs:
             raise Mem1InputError("the corpus is empty")
         if index_dir is not None:
@@ -202,7 +230,7 @@ class LocalRetrievalEnv(SearchEnvironment):
         (directory / MANIFEST).unlink(missing_ok=True)
         for kind in RETRIEVERS:
             shutil.rmtree(directory / kind, ignore_errors=True)
-        corpus_io.write_corpus(self.docs, directory / _CORPUS)
+        write_corpus(self.docs, directory / _CORPUS)
         self.retriever.save(directory / self.kind)
         (directory / MANIFEST).write_text(json.dumps(self._manifest(), indent=2) + "\n")
         return directory
@@ -236,7 +264,7 @@ class LocalRetrievalEnv(SearchEnvironment):
                 f"{directory} is not a mem1 index directory (no {MANIFEST}); "
                 "build one with LocalRetrievalEnv.from_corpus(..., index_dir=...)"
             )
-        docs = corpus_io.read_corpus(directory / _CORPUS)
+        docs = read_corpus(directory / _CORPUS)
         if len(docs) != manifest["corpus_size"]:
             raise Mem1InputError(
                 f"{directory}: {_CORPUS} has {len(docs)} passages, the manifest says {manifest['corpus_size']}"

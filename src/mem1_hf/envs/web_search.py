@@ -26,17 +26,18 @@ from typing import Any
 
 import requests
 
-from mem1_hf.envs.base import Document, SearchEnvironment
-from mem1_hf.envs.remote import RetriesExhausted, post_with_retries, thread_session
-from mem1_hf.errors import Mem1InputError
+from mem1_hf.data.documents import Document
+from mem1_hf.envs.base import SearchEnvironment
+from mem1_hf.envs.http import RetriesExhausted, post_with_retries, thread_session
+from mem1_hf.errors import Mem1EnvironmentError, Mem1InputError
 
 SERPER_URL = "https://google.serper.dev/search"
 API_KEY_ENV = "SERPER_API_KEY"
 _REDACTED = "[redacted]"
 
 
-class WebSearchError(Mem1InputError):
-    """The key is missing, or the search service is unreachable or answered an error."""
+class WebSearchError(Mem1EnvironmentError):
+    """The search service is unreachable, refused the key, or answered an error."""
 
 
 class _Secret:
@@ -95,7 +96,7 @@ class WebSearchEnv(SearchEnvironment):
     ) -> None:
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV, "")
         if not isinstance(key, str) or not key.strip():
-            raise WebSearchError(
+            raise Mem1InputError(
                 f"no Serper API key: set {API_KEY_ENV} or pass api_key= (get one at https://serper.dev)"
             )
         if isinstance(topk, bool) or not isinstance(topk, int) or topk < 1:

@@ -6,8 +6,11 @@ objective count, same seed), answered by the model in each ``--modes`` mode over
 ``--corpus`` / ``--index`` (default: the ``corpus.jsonl`` of the data or of the sources).
 WebShop (``--env webshop``): the split's goals, by the model or the scripted ``expert``.
 
-Turns per task: 6 up to 4 objectives, then objectives + 4 (``--max-turns`` overrides; WebShop:
-10). Results go to ``--out`` (see :mod:`mem1_hf.evaluation`); rerunning the same command
+The task family (``--env``) owns everything that differs between QA and WebShop (loading the
+tasks, the turn budget — QA: 6 up to 4 objectives, then objectives + 4; WebShop: 10;
+``--max-turns`` overrides —, the scores and the report's columns); this module never asks
+which family it runs. The flags are generated from :class:`EvalConfig` and the shared config
+dataclasses with ``transformers.HfArgumentParser``. Results go to ``--out`` (see :mod:`mem1_hf.evaluation`); rerunning the same command
 resumes an interrupted run.
 
 Example:
@@ -21,27 +24,87 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mem1_hf.data.compose import DEFAULT_TEST_FRACTION
+from mem1_hf.envs.local_retrieval import RetrievalConfig
 from mem1_hf.errors import Mem1InputError
 from mem1_hf.evaluation.report import build_summary, render_table, write_report
-from mem1_hf.evaluation.runner import (
-    TRAJECTORIES,
-    WEBSHOP_MAX_TURNS,
-    EvalJob,
-    PolicyFactory,
-    check_settings,
-    max_turns_for,
-    run_jobs,
-)
+from mem1_hf.evaluation.runner import TRAJECTORIES, EvalJob, PolicyFactory, check_settings, run_jobs
 from mem1_hf.keep_rule import MODES
-from mem1_hf.loop import LoopConfig, Task
+from mem1_hf.loop import LoopConfig
+from mem1_hf.model_loading import ModelConfig
+from mem1_hf.policy import PolicyConfig
+from mem1_hf.settings import from_args, same_as
+from mem1_hf.task_env import get_family
 
-QA_OBJECTIVES = (1, 2, 4, 8, 16)
-QA_MODES = "mem1,full_context,truncate"
-WEBSHOP_MODES = "mem1,full_context"
+
+@dataclass
+class EvalConfig:
+    """The settings of ``mem1 eval`` that are its own (with :class:`~mem1_hf.policy.PolicyConfig`,
+    :class:`~mem1_hf.model_loading.ModelConfig` and
+    :class:`~mem1_hf.envs.local_retrieval.RetrievalConfig` they make its flags)."""
+
+    out: str = field(metadata={"help": "run directory (resumed if it exists)"})
+    env: str = field(default="qa", metadata={"help": "task family: qa or webshop"})
+    policy: str = field(
+        default="model",
+        metadata={"help": "expert: the family's scripted expert", "choices": ("model", "expert")},
+    )
+    objectives: str | None = field(
+        default=None, metadata={"help": "objective counts, e.g. 1,2,4,8,16 (default: the data's)"}
+    )
+    modes: str | None = field(
+        default=None, metadata={"help": "comma-separated modes (default: the family's)"}
+    )
+    limit: int | None = field(default=None, metadata={"help": "tasks per objective count (WebShop: goals)"})
+    split: str = field(default="test", metadata={"help": "split of --data, or of WebShop's goals"})
+    batch_size: int = same_as(LoopConfig, "batch_size", default=4)
+    max_turns: int | None = same_as(
+        LoopConfig, "max_turns", default=None, help="override the family's turn budget per objective count"
+    )
+    max_obs_tokens: int = same_as(LoopConfig, "max_obs_tokens")
+    truncate_tokens: int = same_as(LoopConfig, "truncate_tokens")
+    topk: int = same_as(LoopConfig, "topk")
+    prompt_profile: str | None = same_as(
+        LoopConfig, "prompt_profile", default=None, help="default: the family's"
+    )
+    json: bool = field(default=False, metadata={"help": "also print summary.json"})
+    # QA tasks
+    data: list[str] = field(
+        default_factory=list,
+        metadata={"help": "`mem1 compose` directory or Hub id (repeatable)", "action": "extend"},
+    )
+    source: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "NAME=PATH: compose on the fly (repeatable)",
+            "action": "extend",
+            "metavar": "NAME=PATH",
+        },
+    )
+    seed: int = field(default=0, metadata={"help": "composition seed (WebShop: env seed)"})
+    test_fraction: float = field(default=DEFAULT_TEST_FRACTION, metadata={"help": "--source: held-out share"})
+    source_limit: int | None = field(default=None, metadata={"help": "--source: first N questions only"})
+    # WebShop
+    products: str | None = field(
+        default=None, metadata={"help": "product file (default: $MEM1_WEBSHOP_PRODUCTS)"}
+    )
+    attributes: str | None = field(
+        default=None, metadata={"help": "attribute file (default: $MEM1_WEBSHOP_ATTRIBUTES)"}
+    )
+    goal_query_map: str | None = field(default=None, metadata={"help": "optional goal_query_map.json"})
+
+    @property
+    def objective_counts(self) -> list[int] | None:
+        """``--objectives`` parsed (None: the data's)."""
+        return parse_objectives(self.objectives) if self.objectives else None
+
+
+#: the dataclasses whose fields are ``mem1 eval``'s flags
+EVAL_CONFIGS = (EvalConfig, PolicyConfig, ModelConfig, RetrievalConfig)
 
 
 @dataclass
@@ -52,11 +115,9 @@ class EvalPlan:
     jobs: list[EvalJob]
     settings: dict[str, Any]
     out: Path
-    policy: str = "model"
-    model: str | None = None
-    device: str | None = None
-    dtype: str = "auto"
-    max_new_tokens: int = 256
+    policy: str
+    model: ModelConfig
+    generation: PolicyConfig
 
 
 def parse_objectives(text: str) -> list[int]:
@@ -89,181 +150,88 @@ def parse_modes(text: str) -> list[str]:
     return modes
 
 
-# ----------------------------------------------------------------------------- QA tasks
-
-
-Rows = dict[int, list[dict[str, Any]]]
-
-
-def _rows_from_data(specs: list[str], split: str) -> tuple[Rows, list[Path]]:
-    """Composed rows by objective count, and the corpus files the data directories carry."""
-    from mem1_hf.data.compose import CORPUS_FILE, load_composed
-
-    rows: Rows = {}
-    corpora = []
-    for spec in specs:
-        for row in load_composed(spec, split):
-            rows.setdefault(int(row["n_objectives"]), []).append(row)
-        if (Path(spec).expanduser() / CORPUS_FILE).is_file():
-            corpora.append(Path(spec).expanduser() / CORPUS_FILE)
-    return rows, corpora
-
-
-def _rows_from_sources(args: argparse.Namespace, objectives: list[int]) -> tuple[Rows, list]:
-    """Compose one test split per objective count (same seed: the same held-out questions)."""
-    from mem1_hf.data.compose import ComposeConfig, compose, parse_source
-
-    sources = [parse_source(s) for s in args.source]
-    rows: Rows = {}
-    corpus = None
-    for n in objectives:
-        config = ComposeConfig(
-            objectives=n, seed=args.seed, splits={"test": args.test_fraction}, limit=args.source_limit
-        )
-        result = compose(sources, config)
-        rows[n] = list(result.dataset["test"])
-        corpus = corpus or result.corpus
-    return rows, [corpus] if corpus else []
-
-
-def _merged_corpus(corpora: list[Path]) -> list:
-    """The passages of several data directories' corpora, each passage once."""
-    from mem1_hf.data.corpus import read_corpus
-    from mem1_hf.envs.base import Document
-
-    contents = dict.fromkeys(doc.contents for path in corpora for doc in read_corpus(path))
-    return [Document(id=str(i), contents=text) for i, text in enumerate(contents)]
-
-
-def _retrieval_env(args: argparse.Namespace, corpora: list) -> Any:
-    from mem1_hf.envs import LocalRetrievalEnv
-
-    if args.index:
-        return LocalRetrievalEnv.load(args.index, embedder=args.embedder)
-    if not args.corpus and not corpora:
-        raise Mem1InputError("the data carry no corpus.jsonl: pass --corpus C.jsonl or --index DIR")
-    corpus = args.corpus or (corpora[0] if len(corpora) == 1 else _merged_corpus(corpora))
-    return LocalRetrievalEnv.from_corpus(corpus, retriever=args.retriever, embedder=args.embedder)
-
-
-def _qa_jobs(args: argparse.Namespace) -> tuple[list[EvalJob], dict[str, Any]]:
-    if bool(args.data) == bool(args.source):
-        raise Mem1InputError("give the tasks with --data DIR_or_hub_id or --source NAME=PATH (not both)")
-    if args.policy != "model":
-        raise Mem1InputError("--policy expert exists only for --env webshop; QA always uses the model")
-    modes = parse_modes(args.modes or QA_MODES)
-    requested = parse_objectives(args.objectives) if args.objectives else None
-    if args.data:
-        rows, corpora = _rows_from_data(args.data, args.split)
-    else:
-        rows, corpora = _rows_from_sources(args, requested or list(QA_OBJECTIVES))
-    objectives = requested or sorted(rows)
-    missing = [n for n in objectives if not rows.get(n)]
-    if missing:
-        have = ", ".join(map(str, sorted(rows))) or "none"
-        raise Mem1InputError(f"no {args.split} tasks with {missing} objectives in the data (it has: {have})")
-    env = _retrieval_env(args, corpora)
-    jobs = []
-    for n in objectives:
-        chosen = rows[n][: args.limit] if args.limit else rows[n]
-        tasks = [Task(r["task_id"], list(r["questions"])) for r in chosen]
-        golds = {r["task_id"]: [list(a) for a in r["answers"]] for r in chosen}
-        for mode in modes:
-            config = _loop_config(args, mode, max_turns_for(n, args.max_turns), args.prompt_profile)
-            jobs.append(EvalJob(n, mode, tasks, config, env, golds))
-    return jobs, {"data": args.data, "source": args.source, "prompt_profile": args.prompt_profile}
-
-
-# ----------------------------------------------------------------------------- WebShop tasks
-
-
-def _webshop_jobs(args: argparse.Namespace) -> tuple[list[EvalJob], dict[str, Any]]:
-    from mem1_hf.envs.webshop.play import env_from_args
-
-    if args.data or args.source or args.corpus or args.index:
-        raise Mem1InputError(
-            "--env webshop takes --products/--attributes, not --data/--source/--corpus/--index"
-        )
-    modes = parse_modes(args.modes or WEBSHOP_MODES)
-    shop = env_from_args(args)
-    if args.split not in ("train", "test", "human", "all"):
-        raise Mem1InputError(f"--split {args.split!r}: WebShop has train, test, human and all")
-    goals = shop.goals(args.split)[: args.limit] if args.limit else shop.goals(args.split)
-    tasks = [Task(g.goal_id, [g.instruction]) for g in goals]
-    turns = args.max_turns or WEBSHOP_MAX_TURNS
-    jobs = [EvalJob(1, m, tasks, _loop_config(args, m, turns, "mem1-webshop"), shop) for m in modes]
-    return jobs, {"products": args.products, "attributes": args.attributes, "prompt_profile": "mem1-webshop"}
-
-
-def _loop_config(args: argparse.Namespace, mode: str, max_turns: int, profile: str) -> LoopConfig:
-    return LoopConfig(
-        mode=mode,
-        prompt_profile=profile,
-        max_turns=max_turns,
-        batch_size=args.batch_size,
-        max_obs_tokens=args.max_obs_tokens,
-        truncate_tokens=args.truncate_tokens,
-        topk=args.topk,
-    )
-
-
-# ----------------------------------------------------------------------------- plan and run
-
-
 def build_plan(args: argparse.Namespace) -> EvalPlan:
     """Check the arguments, load the tasks and the environment (no model yet)."""
-    if args.max_new_tokens < 1:
-        raise Mem1InputError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
-    if args.limit is not None and args.limit < 1:
-        raise Mem1InputError(f"--limit must be >= 1, got {args.limit}")
-    if args.max_turns is not None:
-        max_turns_for(1, args.max_turns)  # validates
-    jobs, extra = _webshop_jobs(args) if args.env == "webshop" else _qa_jobs(args)
+    config = from_args(EvalConfig, args)
+    retrieval = from_args(RetrievalConfig, args)
+    generation = from_args(PolicyConfig, args)
+    model = from_args(ModelConfig, args)
+    family = get_family(config.env)
+    if config.limit is not None and config.limit < 1:
+        raise Mem1InputError(f"--limit must be >= 1, got {config.limit}")
+    family.turn_budget(1, config.max_turns)  # validates --max-turns
+    if config.policy == "expert" and not family.has_expert:
+        raise Mem1InputError(f"--policy expert: the {family.name} family has no scripted expert")
+    modes = parse_modes(config.modes or ",".join(family.modes))
+    profile = config.prompt_profile or family.profiles[0]
+    config.objective_counts  # noqa: B018 (a typo fails before loading anything)
+    env, tasks, extra = family.load_eval(_FamilySettings(config, retrieval))
+    jobs = []
+    for n, chosen in tasks.items():
+        for mode in modes:
+            loop = LoopConfig(
+                mode=mode,
+                prompt_profile=profile,
+                max_turns=family.turn_budget(n, config.max_turns),
+                batch_size=config.batch_size,
+                max_obs_tokens=config.max_obs_tokens,
+                truncate_tokens=config.truncate_tokens,
+                topk=config.topk,
+            )
+            jobs.append(EvalJob(n, mode, chosen, loop, env))
+    uses_model = config.policy == "model"
     settings = {
-        "env": args.env,
-        "policy": args.policy,
-        "model": args.model if args.policy == "model" else None,
-        "max_new_tokens": args.max_new_tokens if args.policy == "model" else None,
-        "max_turns": args.max_turns,
-        "max_obs_tokens": args.max_obs_tokens,
-        "truncate_tokens": args.truncate_tokens,
-        "topk": args.topk,
-        "split": args.split,
-        "seed": args.seed,
-        **extra,
+        "env": config.env,
+        "policy": config.policy,
+        "model": model.model if uses_model else None,
+        "max_new_tokens": generation.max_new_tokens if uses_model else None,
+        "max_turns": config.max_turns,
+        "max_obs_tokens": config.max_obs_tokens,
+        "truncate_tokens": config.truncate_tokens,
+        "topk": config.topk,
+        "split": config.split,
+        "seed": config.seed,
+        "prompt_profile": profile,
+        **{k: (v or None) for k, v in extra.items()},
     }
-    return EvalPlan(
-        env=args.env,
-        jobs=jobs,
-        settings=settings,
-        out=Path(args.out),
-        policy=args.policy,
-        model=args.model,
-        device=args.device,
-        dtype=args.dtype,
-        max_new_tokens=args.max_new_tokens,
-    )
+    if uses_model and generation.temperature > 0:
+        settings["temperature"] = generation.temperature
+    return EvalPlan(config.env, jobs, settings, Path(config.out), config.policy, model, generation)
+
+
+class _FamilySettings:
+    """The eval and retrieval settings as one object for a family's ``load_eval``."""
+
+    def __init__(self, config: EvalConfig, retrieval: RetrievalConfig):
+        self._parts = (config, retrieval)
+
+    def __getattr__(self, name: str) -> Any:
+        for part in self._parts:
+            if hasattr(part, name):
+                return getattr(part, name)
+        raise AttributeError(name)
 
 
 def _policy_factory(plan: EvalPlan, model: Any, tokenizer: Any) -> PolicyFactory:
     if plan.policy == "expert":
-        from mem1_hf.envs.webshop.expert_policy import WebShopExpertPolicy
-
         if tokenizer is None:  # the expert needs only a tokenizer to count tokens
             from transformers import AutoTokenizer
 
             from mem1_hf.defaults import default_model_path
 
-            tokenizer = AutoTokenizer.from_pretrained(plan.model or default_model_path())
-        return lambda task_env, config: WebShopExpertPolicy(tokenizer, task_env, config.max_turns)
+            tokenizer = AutoTokenizer.from_pretrained(plan.model.model or default_model_path())
+        return lambda task_env, config: task_env.expert_policy(tokenizer, config.max_turns)
     from mem1_hf.policy import ModelPolicy
 
     if model is None:
-        from mem1_hf.models import load_model
-
-        model, tokenizer = load_model(plan.model, device=plan.device, dtype=plan.dtype)
+        model, tokenizer = plan.model.load()
+    generation_config = plan.generation.generation_config()
     return lambda task_env, config: ModelPolicy(
-        model, tokenizer, config.profile, max_new_tokens=plan.max_new_tokens
+        model,
+        tokenizer,
+        config.profile,
+        generation_config,
+        reuse_prompt_cache=plan.generation.reuse_prompt_cache,
     )
 
 
@@ -303,56 +271,22 @@ def _cmd_eval(args: argparse.Namespace) -> None:
 
 
 def register_cli(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``mem1 eval`` to the ``mem1`` command line (see ``mem1_hf.cli.PLUGINS``).
+    """Add ``mem1 eval`` to the ``mem1`` command line (see ``mem1_hf.cli.PLUGINS``); its flags
+    come from :data:`EVAL_CONFIGS` (``subparsers`` must make ``HfArgumentParser`` parsers).
 
     Example:
-        >>> parser = argparse.ArgumentParser(prog="mem1")
-        >>> _ = register_cli(parser.add_subparsers(dest="command"))
-        >>> parser.parse_args(["eval", "--data", "d", "--out", "o"]).batch_size
+        >>> from mem1_hf.cli import build_parser
+        >>> build_parser().parse_args(["eval", "--data", "d", "--out", "o"]).batch_size
         4
     """
     p = subparsers.add_parser(
         "eval",
+        dataclass_types=EVAL_CONFIGS,
         help="evaluate over composed QA tasks or WebShop goals (resumable)",
         description="Run the agent over composed multi-objective QA tasks (per objective count and "
         "mode) or WebShop goals; write trajectories.jsonl, summary.json, table.md and PNG plots. "
         "Rerunning the same command resumes an interrupted run. Turns per task: 6 up to 4 "
         "objectives, then objectives + 4 (WebShop: 10); --max-turns overrides.",
     )
-    p.add_argument("--env", choices=("qa", "webshop"), default="qa")
-    p.add_argument("--out", required=True, help="run directory (resumed if it exists)")
-    p.add_argument("--model", default=None, help="path or Hub id (default: offline SmolLM2-135M-Instruct)")
-    p.add_argument("--policy", choices=("model", "expert"), default="model", help="expert: WebShop only")
-    p.add_argument(
-        "--objectives", default=None, help=f"e.g. 1,2,4,8,16 (default: --data's, or {QA_OBJECTIVES})"
-    )
-    p.add_argument("--modes", default=None, help=f"default: {QA_MODES} (QA), {WEBSHOP_MODES} (WebShop)")
-    p.add_argument("--limit", type=int, default=None, help="tasks per objective count (WebShop: goals)")
-    p.add_argument("--split", default="test", help="split of --data, or of WebShop's goals")
-    p.add_argument("--batch-size", type=int, default=4, help="tasks generated together")
-    p.add_argument("--max-turns", type=int, default=None, help="override the per-objective turn rule")
-    p.add_argument("--max-new-tokens", type=int, default=256)
-    p.add_argument("--max-obs-tokens", type=int, default=512)
-    p.add_argument("--truncate-tokens", type=int, default=1024)
-    p.add_argument("--topk", type=int, default=3)
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: cuda if present)")
-    p.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16", "float16"))
-    p.add_argument("--json", action="store_true", help="also print summary.json")
-    qa = p.add_argument_group("QA tasks")
-    qa.add_argument("--data", action="append", help="`mem1 compose` directory or Hub id (repeatable)")
-    qa.add_argument("--source", action="append", metavar="NAME=PATH", help="compose on the fly (repeatable)")
-    qa.add_argument("--seed", type=int, default=0, help="composition seed (WebShop: env seed)")
-    qa.add_argument("--test-fraction", type=float, default=0.1, help="--source: held-out share")
-    qa.add_argument("--source-limit", type=int, default=None, help="--source: first N questions only")
-    qa.add_argument("--prompt-profile", choices=("mem1-qa", "mem1-paper"), default="mem1-qa")
-    retrieval = qa.add_mutually_exclusive_group()
-    retrieval.add_argument("--corpus", help="corpus JSONL (default: the data's corpus.jsonl)")
-    retrieval.add_argument("--index", help="index directory from `mem1 index`")
-    qa.add_argument("--retriever", choices=("bm25", "dense"), default="bm25")
-    qa.add_argument("--embedder", default=None, help="dense only: sentence-transformers path or Hub id")
-    shop = p.add_argument_group("WebShop")
-    shop.add_argument("--products", default=None, help="product file (default: $MEM1_WEBSHOP_PRODUCTS)")
-    shop.add_argument("--attributes", default=None, help="attribute file (default: $MEM1_WEBSHOP_ATTRIBUTES)")
-    shop.add_argument("--goal-query-map", default=None, help="optional goal_query_map.json")
     p.set_defaults(func=_cmd_eval)
     return p

@@ -1,8 +1,10 @@
 """PNG plots of a run's summary (matplotlib, Agg backend: no display needed).
 
-QA: peak tokens, time per task and EM (summed) against the number of objectives, one line per
-mode — the MEM1 paper's scaling picture. WebShop: one bar per mode for reward, success rate,
-peak tokens and time per episode.
+The task family names the metrics (:attr:`ReportSpec.plots <mem1_hf.task_env.ReportSpec>`).
+A family evaluated per objective count (QA) gets one PNG per metric against the number of
+objectives, one line per mode — the MEM1 paper's scaling picture (``peak_tokens.png``,
+``time.png``, ``em.png``); otherwise (WebShop) one PNG with a bar per mode for each metric
+(``webshop.png``).
 
 Example:
     >>> paths = plot_summary(summary, "runs/qa")  # doctest: +SKIP
@@ -21,23 +23,16 @@ matplotlib.use("Agg")  # before pyplot: headless machines and CI have no display
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-QA_PLOTS = (
-    ("peak_tokens.png", "peak_tokens", "peak tokens per task"),
-    ("time.png", "time_s", "time per task (s)"),
-    ("em.png", "em_sum", "EM (summed over objectives)"),
-)
-WEBSHOP_PLOTS = (
-    ("reward", "average final reward"),
-    ("success_rate", "success rate"),
-    ("peak_tokens", "peak tokens"),
-    ("time_s", "time per episode (s)"),
-)
+from mem1_hf.task_env import get_family  # noqa: E402
 
 
-def plot_qa(summary: dict[str, Any], out_dir: Path) -> list[Path]:
-    """One PNG per metric: the metric against the number of objectives, one line per mode."""
+def plot_lines(
+    summary: dict[str, Any], out_dir: Path, metrics: tuple[tuple[str, str, str], ...]
+) -> list[Path]:
+    """One PNG per metric (``<name>.png``): the metric against the number of objectives, one line per mode."""
     paths = []
-    for filename, key, label in QA_PLOTS:
+    for name, key, label in metrics:
+        filename = f"{name}.png"
         fig, ax = plt.subplots(figsize=(5, 3.5))
         for i, mode in enumerate(summary["modes"]):
             cells = [c for c in summary["cells"] if c["mode"] == mode]
@@ -57,18 +52,20 @@ def plot_qa(summary: dict[str, Any], out_dir: Path) -> list[Path]:
     return paths
 
 
-def plot_webshop(summary: dict[str, Any], out_dir: Path) -> list[Path]:
-    """One PNG with a bar chart per metric, one bar per mode."""
+def plot_bars(
+    summary: dict[str, Any], out_dir: Path, metrics: tuple[tuple[str, str, str], ...]
+) -> list[Path]:
+    """One PNG (``<family>.png``) with a bar chart per metric, one bar per mode."""
     cells = summary["cells"]
-    fig, axes = plt.subplots(1, len(WEBSHOP_PLOTS), figsize=(3.2 * len(WEBSHOP_PLOTS), 3.2))
-    for ax, (key, label) in zip(axes, WEBSHOP_PLOTS):
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.2), squeeze=False)
+    for ax, (_, key, label) in zip(axes[0], metrics):
         ax.bar(
             [c["mode"] for c in cells], [c[key] for c in cells], color=[f"C{i}" for i in range(len(cells))]
         )
         ax.set_title(label, fontsize=10)
         ax.tick_params(axis="x", labelrotation=20)
     fig.tight_layout()
-    path = out_dir / "webshop.png"
+    path = out_dir / f"{summary['env']}.png"
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return [path]
@@ -77,4 +74,5 @@ def plot_webshop(summary: dict[str, Any], out_dir: Path) -> list[Path]:
 def plot_summary(summary: dict[str, Any], out_dir: str | Path) -> list[Path]:
     """Draw the run's plots into ``out_dir``; return the PNG paths."""
     out_dir = Path(out_dir)
-    return plot_webshop(summary, out_dir) if summary["env"] == "webshop" else plot_qa(summary, out_dir)
+    spec = get_family(summary["env"]).report
+    return (plot_lines if spec.by_objectives else plot_bars)(summary, out_dir, spec.plots)

@@ -4,11 +4,10 @@ A job is one (objective count, mode) cell of the paper's table: its tasks and lo
 Every finished task is written at once (one JSON line, flushed), so an interrupted run loses
 at most the tasks that were still running; :func:`run_jobs` skips every
 ``(objectives, mode, task_id)`` already in the file (:func:`run_key`) and drops a truncated
-last line left by a crash. The max-turns rule (:func:`max_turns_for`) lives here too.
+last line left by a crash. Scores come from the job's task family
+(:meth:`~mem1_hf.task_env.TaskEnvironment.score`); nothing here depends on the family.
 
 Example:
-    >>> max_turns_for(2), max_turns_for(4), max_turns_for(16), max_turns_for(16, override=8)
-    (6, 6, 20, 8)
     >>> run_key({"objectives": 2, "mode": "mem1", "task_id": "n2-ab"})
     (2, 'mem1', 'n2-ab')
 """
@@ -19,41 +18,21 @@ import json
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mem1_hf.errors import Mem1InputError
 from mem1_hf.loop import AgentLoop, LoopConfig, Task, Trajectory
 from mem1_hf.policy import Policy
-from mem1_hf.scoring import score_task
 from mem1_hf.task_env import TaskEnvironment, as_task_env
 
 TRAJECTORIES = "trajectories.jsonl"
 SETTINGS = "run.json"
-#: WebShop episodes get 10 turns (the mem1-webshop profile's budget) unless overridden
-WEBSHOP_MAX_TURNS = 10
 
 RunKey = tuple[int, str, str]
 #: builds the policy of one job from its task environment and loop config
 PolicyFactory = Callable[[TaskEnvironment, LoopConfig], Policy]
-
-
-def max_turns_for(objectives: int, override: int | None = None) -> int:
-    """Turns per task: 6 up to 4 objectives, then ``objectives + 4`` (``override`` wins).
-
-    MEM1 gives 6 turns to tasks of up to 4 questions; a task with more questions needs at
-    least one search per question plus the answer, so the budget grows with them.
-
-    Example:
-        >>> [max_turns_for(n) for n in (1, 2, 4, 8, 16)]
-        [6, 6, 6, 12, 20]
-    """
-    if override is not None:
-        if override < 1:
-            raise Mem1InputError(f"--max-turns must be >= 1, got {override}")
-        return override
-    return 6 if objectives <= 4 else objectives + 4
 
 
 def run_key(record: dict[str, Any]) -> RunKey:
@@ -68,9 +47,8 @@ class EvalJob:
     Args:
         objectives: questions per task (1 for WebShop episodes).
         mode: the loop mode (``mem1``, ``full_context``, ``truncate``).
-        tasks: the tasks, in order.
+        tasks: the tasks, in order (QA tasks carry their gold answers).
         config: the loop config (its ``mode`` must equal ``mode``).
-        golds: task id -> gold answers per objective (QA); empty for WebShop.
         env: the environment the tasks run in.
     """
 
@@ -79,7 +57,6 @@ class EvalJob:
     tasks: list[Task]
     config: LoopConfig
     env: Any
-    golds: dict[str, list[list[str]]] = field(default_factory=dict)
 
     def keys(self) -> list[RunKey]:
         return [(self.objectives, self.mode, t.id) for t in self.tasks]
@@ -135,8 +112,8 @@ def check_settings(out_dir: Path, settings: dict[str, Any]) -> None:
     path.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
 
 
-def trajectory_record(trajectory: Trajectory, job: EvalJob) -> dict[str, Any]:
-    """The JSONL record of a finished task: the full trajectory, its cell, its scores."""
+def trajectory_record(trajectory: Trajectory, job: EvalJob, task_env: TaskEnvironment) -> dict[str, Any]:
+    """The JSONL record of a finished task: the full trajectory, its cell, its family's scores."""
     record = trajectory.to_dict()
     turns = record["turns"]
     record.update(
@@ -146,20 +123,7 @@ def trajectory_record(trajectory: Trajectory, job: EvalJob) -> dict[str, Any]:
         invalid_actions=sum(t["action"] == "invalid" for t in turns),
         info=trajectory.info,
     )
-    if job.golds:
-        golds = job.golds[trajectory.task.id]
-        score = score_task(trajectory.answer_text, golds)
-        record.update(
-            golds=golds,
-            em_sum=score.em_sum,
-            f1_sum=score.f1_sum,
-            em=score.em_mean,
-            f1=score.f1_mean,
-            count_ok=score.count_ok,
-        )
-    else:  # WebShop: the environment's reward; success means a perfect purchase
-        reward = trajectory.reward or 0.0
-        record.update(reward=reward, success=reward >= 1.0)
+    record.update(task_env.score(trajectory))
     return record
 
 
@@ -200,8 +164,10 @@ def run_jobs(
             bar.set_postfix_str(f"{job.objectives} obj, {job.mode}")
             task_env = as_task_env(job.env, job.config.profile, job.config.topk)
 
-            def write(trajectory: Trajectory, job: EvalJob = job) -> None:
-                record = trajectory_record(trajectory, job)
+            def write(
+                trajectory: Trajectory, job: EvalJob = job, task_env: TaskEnvironment = task_env
+            ) -> None:
+                record = trajectory_record(trajectory, job, task_env)
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
                 handle.flush()
                 os.fsync(handle.fileno())  # on disk before we move on: a crash loses nothing

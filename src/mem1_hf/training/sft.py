@@ -142,6 +142,7 @@ def parse_config(argv: list[str]) -> QASFTConfig:
 
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config", default=None)
+    pre.add_argument(f"--{ROUTING_KEY}", default=None)  # `mem1 train --trainer sft` passes it on
     known, rest = pre.parse_known_args(argv)
     parser = HfArgumentParser((QASFTConfig,))
     if known.config:

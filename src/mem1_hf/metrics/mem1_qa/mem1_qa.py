@@ -4,10 +4,10 @@ The logic lives in :mod:`mem1_hf.scoring` (the same functions are the RL reward)
 only adapts it to ``evaluate``.
 
 Example:
-    >>> import evaluate  # doctest: +SKIP
-    >>> from mem1_hf.metrics import metric_path  # doctest: +SKIP
-    >>> metric = evaluate.load(str(metric_path()))  # doctest: +SKIP
-    >>> metric.compute(predictions=["Paris; 1889"], references=[[["Paris"], ["1889"]]])  # doctest: +SKIP
+    >>> import evaluate
+    >>> from mem1_hf.metrics import metric_path
+    >>> metric = evaluate.load(str(metric_path()))
+    >>> metric.compute(predictions=["Paris; 1889"], references=[[["Paris"], ["1889"]]])
     {'em_sum': 2.0, 'f1_sum': 2.0, 'em': 1.0, 'f1': 1.0, 'count_mismatch': 0.0, 'n_tasks': 1}
 """
 
@@ -51,7 +51,8 @@ Returns:
     count_mismatch: share of tasks whose answer count differs from the question count.
     n_tasks: number of tasks.
 Examples:
-    >>> metric = evaluate.load("path/to/mem1_qa")
+    >>> from mem1_hf.metrics import metric_path
+    >>> metric = evaluate.load(str(metric_path()))  # the directory of this module
     >>> metric.compute(predictions=["Paris; 1890"], references=[[["Paris"], ["1889"]]])
     {'em_sum': 1.0, 'f1_sum': 1.0, 'em': 0.5, 'f1': 0.5, 'count_mismatch': 0.0, 'n_tasks': 1}
 """

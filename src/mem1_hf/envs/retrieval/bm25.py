@@ -5,7 +5,7 @@ needs PyStemmer, which bm25s does not bundle: ``stemmer="auto"`` uses the Englis
 stemmer when PyStemmer is installed and no stemming otherwise; a saved index records which.
 
 Example:
-    >>> from mem1_hf.envs.bm25 import BM25Retriever
+    >>> from mem1_hf.envs.retrieval.bm25 import BM25Retriever
     >>> bm25 = BM25Retriever(["Paris is in France.", "Berlin is in Germany."])
     >>> [index for index, _ in bm25.search(["capital of Germany berlin"], topk=1)[0]]
     [1]
@@ -104,7 +104,7 @@ class BM25Retriever:
     def __len__(self) -> int:
         return int(self._bm25.scores["num_docs"])
 
-    def search(self, queries: Sequence[str], topk: int = 3) -> list[list[tuple[int, float]]]:
+    def search(self, queries: Sequence[str], topk: int) -> list[list[tuple[int, float]]]:
         """Return, per query, up to ``topk`` ``(passage index, BM25 score)`` pairs, best first.
 
         A query with no indexed word scores 0 everywhere and gets the first passages.

@@ -2,12 +2,12 @@
 
 It writes ``mem1-webshop`` responses (``<think>`` + ``<summary>`` + ``<answer>ACTION</answer>``)
 whose action is :func:`~mem1_hf.envs.webshop.expert.expert_action`'s, so the expert runs through
-exactly the loop, keep rule, parser and environment adapter a model runs through. A high
-reward then shows that the environment, its reward and the loop's WebShop path are right,
+exactly the loop, keep rule, parser and task environment a model runs through. A high reward
+then shows that the environment, its reward and the loop's WebShop path are right,
 independent of any model.
 
 Example:
-    >>> task_env = WebShopTaskEnv(env, get_profile("mem1-webshop"))  # doctest: +SKIP
+    >>> task_env = as_task_env(shop, "mem1-webshop")  # doctest: +SKIP
     >>> policy = WebShopExpertPolicy(tokenizer, task_env)  # doctest: +SKIP
     >>> AgentLoop(policy, task_env, LoopConfig(prompt_profile="mem1-webshop", max_turns=10)).run(tasks)  # doctest: +SKIP
 """
@@ -15,24 +15,37 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, Protocol
 
+from mem1_hf.envs.webshop.env import WebShopSession
 from mem1_hf.envs.webshop.expert import expert_action
 from mem1_hf.policy import GenerationRequest, GenerationResult
-from mem1_hf.task_env import WebShopTaskEnv
+
+
+class SessionSource(Protocol):
+    """Where the expert reads a running task's WebShop session (the WebShop task environment)."""
+
+    def session(self, key: str) -> WebShopSession: ...
 
 
 class WebShopExpertPolicy:
-    """Answers each request with the expert's next action for that task's session."""
+    """Answers each request with the expert's next action for that task's session.
 
-    def __init__(self, tokenizer, task_env: WebShopTaskEnv, max_turns: int = 10):
+    Args:
+        tokenizer: counts the tokens (the responses are tokenized like a model's).
+        sessions: the WebShop task environment the loop runs (its ``session(key)``).
+        max_turns: the episode's turn budget (the expert buys before it runs out).
+    """
+
+    def __init__(self, tokenizer: Any, sessions: SessionSource, max_turns: int):
         self.tokenizer = tokenizer
-        self.task_env = task_env
+        self.sessions = sessions
         self.max_turns = max_turns
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         results = []
         for request in requests:
-            session = self.task_env.sessions[request.key]
+            session = self.sessions.session(request.key)
             action = expert_action(session.goal, session, self.max_turns)
             chosen = ", ".join(f"{k}: {v}" for k, v in session.state.options.items()) or "none"
             text = (

@@ -1,4 +1,4 @@
-"""Load a policy model and tokenizer from a path, a Hub id, or the offline default.
+"""Load a policy model and its tokenizer from a path, a Hub id, or the offline default.
 
 Example:
     >>> model, tokenizer = load_model(None)  # the offline default, SmolLM2-135M-Instruct  # doctest: +SKIP
@@ -6,6 +6,8 @@ Example:
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -16,6 +18,32 @@ from mem1_hf.errors import Mem1InputError
 _DTYPES = {"auto": None, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
+@dataclass
+class ModelConfig:
+    """Which policy model to load, where and in which dtype (the CLIs' ``--model``, ``--device``,
+    ``--dtype``).
+
+    Example:
+        >>> ModelConfig().dtype
+        'auto'
+    """
+
+    model: str | None = field(
+        default=None, metadata={"help": "path or Hub id; none: the offline SmolLM2-135M-Instruct"}
+    )
+    device: str | None = field(
+        default=None, metadata={"help": "cpu, cuda, cuda:1 …; none: cuda if present, else cpu"}
+    )
+    dtype: str = field(
+        default="auto",
+        metadata={"help": "auto: bfloat16 on a GPU, float32 on the CPU", "choices": tuple(_DTYPES)},
+    )
+
+    def load(self):
+        """``(model, tokenizer)``, see :func:`load_model`."""
+        return load_model(self.model, device=self.device, dtype=self.dtype)
+
+
 def pick_device(device: str | None = None) -> torch.device:
     """``device`` if given, else CUDA when present, else CPU."""
     if device:
@@ -23,7 +51,7 @@ def pick_device(device: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def load_model(model: str | None, device: str | None = None, dtype: str = "auto"):
+def load_model(model: str | None = None, device: str | None = None, dtype: str = ModelConfig.dtype):
     """Load ``(model, tokenizer)``; ``model=None`` means the offline default.
 
     ``dtype="auto"`` is bfloat16 on a GPU and float32 on the CPU. A missing path or an unknown

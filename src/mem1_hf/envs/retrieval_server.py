@@ -12,7 +12,7 @@ Example:
     $ curl -s localhost:8013/retrieve -H 'content-type: application/json' \\
         -d '{"queries": ["who wrote Hamlet"], "topk": 3, "return_scores": true}'
 
-    >>> from mem1_hf.server import create_app
+    >>> from mem1_hf.envs.retrieval_server import create_app  # doctest: +SKIP
     >>> app = create_app(LocalRetrievalEnv.load("nq-index"))  # doctest: +SKIP
     >>> uvicorn.run(app, host="127.0.0.1", port=8013)  # doctest: +SKIP
 """
@@ -28,8 +28,9 @@ from fastapi import FastAPI, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from mem1_hf.envs.base import SearchEnvironment
-from mem1_hf.errors import Mem1InputError
+from mem1_hf.envs.base import DEFAULT_TOPK, SearchEnvironment
+from mem1_hf.envs.remote import DEFAULT_PORT
+from mem1_hf.errors import Mem1EnvironmentError, Mem1InputError
 
 
 class RetrieveRequest(BaseModel):
@@ -73,8 +74,10 @@ def create_app(env: SearchEnvironment, *, topk: int | None = None, max_queries: 
         try:
             with lock:
                 hits = env.search(request.queries, k)
-        except Mem1InputError as err:
+        except Mem1InputError as err:  # the request is wrong
             raise HTTPException(400, str(err)) from None
+        except Mem1EnvironmentError as err:  # the backend behind the server failed
+            raise HTTPException(502, str(err)) from None
         if request.return_scores:
             rows = [
                 [{"document": {"id": d.id, "contents": d.contents}, "score": _score(d.score)} for d in docs]
@@ -136,8 +139,10 @@ def register_cli(subparsers: Any) -> None:
     )
     serve.add_argument("--index", required=True, help="index directory from `mem1 index`")
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0: all)")
-    serve.add_argument("--port", type=int, default=8013)
-    serve.add_argument("--topk", type=int, default=3, help="documents per query when a request gives none")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
+    serve.add_argument(
+        "--topk", type=int, default=DEFAULT_TOPK, help="documents per query when a request gives none"
+    )
     serve.add_argument("--embedder", default=None, help="dense only: override the saved embedder")
     serve.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
     serve.set_defaults(func=_cmd_serve)

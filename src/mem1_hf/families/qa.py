@@ -1,0 +1,232 @@
+"""Multi-objective question answering over a search environment (MEM1's QA domains).
+
+The prompt holds the questions; each turn a ``<search>`` goes to the environment (one batched
+search for every task that searched), an ``<answer>`` ends the task, anything else gets a
+correction. A finished task is scored with EM/F1 against its gold answers
+(:func:`mem1_hf.scoring.score_task`: summed over objectives, MEM1's numbers, and as means).
+
+Example:
+    >>> [max_turns_for(n) for n in (1, 2, 4, 8, 16)]
+    [6, 6, 6, 12, 20]
+    >>> QATaskEnv.turn_budget(16, override=8)
+    8
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mem1_hf.envs.base import SearchEnvironment
+from mem1_hf.errors import Mem1InputError
+from mem1_hf.prompts import QA_PROFILES
+from mem1_hf.scoring import score_task
+from mem1_hf.task_env import (
+    Finished,
+    Outcome,
+    ReportSpec,
+    StepItem,
+    Task,
+    TaskEnvironment,
+    register_family,
+)
+
+#: objective counts evaluated when tasks are composed on the fly (the MEM1 paper's)
+QA_OBJECTIVES = (1, 2, 4, 8, 16)
+
+
+def max_turns_for(objectives: int, override: int | None = None) -> int:
+    """Turns per task: 6 up to 4 objectives, then ``objectives + 4`` (``override`` wins).
+
+    MEM1 gives 6 turns to tasks of up to 4 questions; a task with more questions needs at
+    least one search per question plus the answer, so the budget grows with them.
+
+    Example:
+        >>> max_turns_for(2), max_turns_for(16), max_turns_for(16, override=8)
+        (6, 20, 8)
+    """
+    if override is not None:
+        if override < 1:
+            raise Mem1InputError(f"--max-turns must be >= 1, got {override}")
+        return override
+    return 6 if objectives <= 4 else objectives + 4
+
+
+def _fmt(value: float, digits: int = 2) -> str:
+    return f"{value:.{digits}f}"
+
+
+REPORT = ReportSpec(
+    title="Multi-objective QA evaluation",
+    by_objectives=True,
+    sections=(
+        (
+            None,
+            "EM and F1 are summed over the objectives.",
+            (
+                ("EM", lambda c: _fmt(c["em_sum"])),
+                ("F1", lambda c: _fmt(c["f1_sum"])),
+                ("Peak (×10²)", lambda c: _fmt(c["peak_tokens"] / 100)),
+                ("Dep. (×10⁶)", lambda c: _fmt(c["dependency"] / 1e6)),
+                ("Time (s)", lambda c: _fmt(c["time_s"])),
+            ),
+        ),
+        (
+            "## Details",
+            "Per-objective means, invalid actions per turn, turns used, context-limit stops, tasks.",
+            (
+                ("EM mean", lambda c: _fmt(c["em"], 3)),
+                ("F1 mean", lambda c: _fmt(c["f1"], 3)),
+                ("invalid", lambda c: _fmt(c["invalid_rate"], 3)),
+                ("turns", lambda c: _fmt(c["turns"], 1)),
+                ("ctx-limit", lambda c: str(c["context_limit_stops"])),
+                ("tasks", lambda c: str(c["n_tasks"])),
+            ),
+        ),
+    ),
+    plots=(
+        ("peak_tokens", "peak_tokens", "peak tokens per task"),
+        ("time", "time_s", "time per task (s)"),
+        ("em", "em_sum", "EM (summed over objectives)"),
+    ),
+)
+
+
+@register_family
+class QATaskEnv(TaskEnvironment):
+    """Question answering over a search environment: search, answer, or a correction."""
+
+    name = "qa"
+    env_type = SearchEnvironment
+    profiles = QA_PROFILES
+    report = REPORT
+
+    def step(self, items: Sequence[StepItem]) -> list[Outcome]:
+        outcomes: list[Outcome | None] = [None] * len(items)
+        searches = []
+        for i, item in enumerate(items):
+            action = item.parsed.action
+            if action == self.profile.final_tag:
+                outcomes[i] = Outcome(True, answer_text=item.parsed.content, stop_reason="answered")
+            elif item.turns_left <= 0:
+                outcomes[i] = Outcome(False)  # no turn left to read an observation
+            elif action == self.profile.search_tag:
+                searches.append(i)
+            else:
+                outcomes[i] = Outcome(False, observation=self.profile.invalid_message)
+        if searches:
+            texts = self.env.search_text([items[i].parsed.content for i in searches], self.topk)
+            for i, text in zip(searches, texts):
+                outcomes[i] = Outcome(False, observation=text, info={"query": items[i].parsed.content})
+        return outcomes  # type: ignore[return-value]
+
+    def score(self, trajectory: Finished) -> dict[str, Any]:
+        golds = trajectory.task.golds
+        if golds is None:
+            raise Mem1InputError(f"task {trajectory.task.id!r} has no gold answers to score against")
+        score = score_task(trajectory.answer_text, golds)
+        return {
+            "golds": golds,
+            "em_sum": score.em_sum,
+            "f1_sum": score.f1_sum,
+            "em": score.em_mean,
+            "f1": score.f1_mean,
+            "count_ok": score.count_ok,
+        }
+
+    @classmethod
+    def turn_budget(cls, objectives: int, override: int | None = None) -> int:
+        return max_turns_for(objectives, override)
+
+    @classmethod
+    def summarize(cls, records: Sequence[dict[str, Any]]) -> dict[str, float]:
+        cell = {name: _mean([r[name] for r in records]) for name in ("em_sum", "f1_sum", "em", "f1")}
+        cell["count_mismatch"] = _mean([float(not r["count_ok"]) for r in records])
+        return cell
+
+    @classmethod
+    def load_eval(cls, settings: Any) -> tuple[Any, dict[int, list[Task]], dict[str, Any]]:
+        if bool(settings.data) == bool(settings.source):
+            raise Mem1InputError("give the tasks with --data DIR_or_hub_id or --source NAME=PATH (not both)")
+        requested = settings.objective_counts
+        if settings.data:
+            rows, corpora = _rows_from_data(settings.data, settings.split)
+        else:
+            rows, corpora = _rows_from_sources(settings, requested or list(QA_OBJECTIVES))
+        objectives = requested or sorted(rows)
+        missing = [n for n in objectives if not rows.get(n)]
+        if missing:
+            have = ", ".join(map(str, sorted(rows))) or "none"
+            raise Mem1InputError(
+                f"no {settings.split} tasks with {missing} objectives in the data (it has: {have})"
+            )
+        env = _retrieval_env(settings, corpora)
+        tasks = {
+            n: [Task.from_row(r) for r in (rows[n][: settings.limit] if settings.limit else rows[n])]
+            for n in objectives
+        }
+        return env, tasks, {"data": settings.data, "source": settings.source}
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(sum(values) / len(values)) if values else 0.0
+
+
+Rows = dict[int, list[dict[str, Any]]]
+
+
+def _rows_from_data(specs: list[str], split: str) -> tuple[Rows, list[Path]]:
+    """Composed rows by objective count, and the corpus files the data directories carry."""
+    from mem1_hf.data.compose import CORPUS_FILE, load_composed
+
+    rows: Rows = {}
+    corpora = []
+    for spec in specs:
+        for row in load_composed(spec, split):
+            rows.setdefault(int(row["n_objectives"]), []).append(row)
+        if (Path(spec).expanduser() / CORPUS_FILE).is_file():
+            corpora.append(Path(spec).expanduser() / CORPUS_FILE)
+    return rows, corpora
+
+
+def _rows_from_sources(settings: Any, objectives: list[int]) -> tuple[Rows, list]:
+    """Compose one test split per objective count (same seed: the same held-out questions)."""
+    from mem1_hf.data.compose import ComposeConfig, compose, parse_source
+
+    sources = [parse_source(s) for s in settings.source]
+    rows: Rows = {}
+    corpus = None
+    for n in objectives:
+        config = ComposeConfig(
+            objectives=n,
+            seed=settings.seed,
+            splits={"test": settings.test_fraction},
+            limit=settings.source_limit,
+        )
+        result = compose(sources, config)
+        rows[n] = list(result.dataset["test"])
+        corpus = corpus or result.corpus
+    return rows, [corpus] if corpus else []
+
+
+def _merged_corpus(corpora: list[Path]) -> list:
+    """The passages of several data directories' corpora, each passage once."""
+    from mem1_hf.data.corpus import read_corpus
+    from mem1_hf.data.documents import Document
+
+    contents = dict.fromkeys(doc.contents for path in corpora for doc in read_corpus(path))
+    return [Document(id=str(i), contents=text) for i, text in enumerate(contents)]
+
+
+def _retrieval_env(settings: Any, corpora: list) -> Any:
+    from mem1_hf.envs import LocalRetrievalEnv
+
+    if settings.corpus and settings.index:
+        raise Mem1InputError("give --corpus or --index, not both")
+    if settings.index:
+        return LocalRetrievalEnv.load(settings.index, embedder=settings.embedder)
+    if not settings.corpus and not corpora:
+        raise Mem1InputError("the data carry no corpus.jsonl: pass --corpus C.jsonl or --index DIR")
+    corpus = settings.corpus or (corpora[0] if len(corpora) == 1 else _merged_corpus(corpora))
+    return LocalRetrievalEnv.from_corpus(corpus, retriever=settings.retriever, embedder=settings.embedder)

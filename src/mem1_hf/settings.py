@@ -1,0 +1,45 @@
+"""Helpers for the config dataclasses, the single source of every setting.
+
+Each setting is a dataclass field with its default and ``metadata={"help": ...}`` (e.g.
+:class:`~mem1_hf.loop.LoopConfig`, :class:`~mem1_hf.policy.PolicyConfig`,
+:class:`~mem1_hf.model_loading.ModelConfig`); the CLIs build their flags from those fields
+with ``transformers.HfArgumentParser`` and the pipeline routes its keyword arguments by them.
+:func:`same_as` lets another config offer the same setting (same default and help, or a
+deliberate other default); :func:`from_args` turns parsed arguments back into a config.
+
+Example:
+    >>> from dataclasses import dataclass, field
+    >>> @dataclass
+    ... class A:
+    ...     topk: int = field(default=3, metadata={"help": "documents per search"})
+    >>> @dataclass
+    ... class B:
+    ...     topk: int = same_as(A, "topk")
+    ...     batch: int = 4
+    >>> B().topk, from_args(A, type("Args", (), {"topk": 5, "other": 1})()).topk
+    (3, 5)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+
+def same_as(config: type, name: str, **changes: Any) -> Any:
+    """A field like ``config``'s field ``name`` (default and metadata), with ``changes``
+    (``default=...``, ``help=...``) applied."""
+    source = next(f for f in dataclasses.fields(config) if f.name == name)
+    metadata = dict(source.metadata)
+    if "help" in changes:
+        metadata["help"] = changes.pop("help")
+    default = changes.pop("default", source.default)
+    if changes:
+        raise TypeError(f"same_as: unknown changes {sorted(changes)}")
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def from_args(config: type, args: Any, **overrides: Any) -> Any:
+    """``config(**{field: args.field})`` for every field of ``config`` that ``args`` has."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(config) if hasattr(args, f.name)}
+    return config(**{**values, **overrides})

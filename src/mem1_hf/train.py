@@ -1,0 +1,239 @@
+"""``python -m mem1_hf.train`` / ``mem1 train``: train a MEM1 agent from a YAML config.
+
+Three dataclasses make the whole command line and the YAML schema (``HfArgumentParser`` via
+TRL's ``TrlParser``: ``--config FILE.yaml`` sets defaults, flags override them):
+:class:`TrainScriptArguments` (data and environment), :class:`~mem1_hf.training.MEM1PPOConfig`
+(the algorithm) and TRL's ``ModelConfig`` (model, dtype, attention, LoRA, 4-bit). A YAML whose
+``trainer`` is ``sft`` goes to the SFT warm start (:mod:`mem1_hf.training.sft`).
+
+Example:
+    $ accelerate launch -m mem1_hf.train --config configs/qa_ppo.yaml
+    $ mem1 train --config configs/qa_grpo_lora_cpu.yaml --max_steps 20 --output_dir runs/t
+    $ mem1 train --config configs/qa_grpo_lora_cpu.yaml --resume_from_checkpoint runs/t/checkpoint-10
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mem1_hf.errors import Mem1InputError
+
+os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # PPO lives in trl.experimental since 1.10
+
+
+@dataclass
+class TrainScriptArguments:
+    """What to train on: the data and the environment the agent acts in."""
+
+    trainer: str = field(
+        default="ppo", metadata={"help": "`ppo` (MEM1PPOTrainer: PPO or GRPO) or `sft` (the SFT warm start)."}
+    )
+    data: str | None = field(
+        default=None,
+        metadata={
+            "help": "A `mem1 compose` folder or Hub id (QA). Not used for WebShop (its goals are the tasks)."
+        },
+    )
+    split: str = field(default="train", metadata={"help": "The split of `data` to train on."})
+    env: str = field(
+        default="qa", metadata={"help": "`qa` (search a corpus) or `webshop`.", "choices": ["qa", "webshop"]}
+    )
+    corpus: str | None = field(
+        default=None,
+        metadata={"help": "Corpus JSONL to index on the fly (default: the composed data's corpus)."},
+    )
+    index: str | None = field(
+        default=None, metadata={"help": "An index folder from `mem1 index` (instead of --corpus)."}
+    )
+    retriever: str = field(default="bm25", metadata={"help": "`bm25` or `dense` (with --corpus)."})
+    embedder: str | None = field(
+        default=None, metadata={"help": "Dense retriever: a sentence-transformers path or id."}
+    )
+    products: str | None = field(default=None, metadata={"help": "WebShop: the products JSON(.gz)."})
+    attributes: str | None = field(default=None, metadata={"help": "WebShop: the attributes JSON."})
+    max_tasks: int | None = field(default=None, metadata={"help": "Train on the first N tasks only."})
+    critic_model_name_or_path: str | None = field(
+        default=None, metadata={"help": "Critic initialisation (default: the policy's base model), PPO only."}
+    )
+
+
+def _read_trainer_kind(argv: Sequence[str]) -> str:
+    """The YAML's ``trainer`` key (or ``--trainer``), read before the full parse."""
+    argv = list(argv)
+    for flag in ("--trainer",):
+        if flag in argv and argv.index(flag) + 1 < len(argv):
+            return argv[argv.index(flag) + 1]
+    if "--config" in argv and argv.index("--config") + 1 < len(argv):
+        import yaml
+
+        path = Path(argv[argv.index("--config") + 1])
+        if not path.is_file():
+            raise Mem1InputError(f"config file not found: {path}")
+        try:
+            content = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise Mem1InputError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from err
+        if not isinstance(content, dict):
+            raise Mem1InputError(f"{path}: a config is a mapping of settings")
+        return str(content.get("trainer", "ppo"))
+    return "ppo"
+
+
+def parse(argv: Sequence[str]):
+    """Parse ``argv`` into ``(script_args, MEM1PPOConfig, ModelConfig)``."""
+    from trl import ModelConfig, TrlParser
+
+    from mem1_hf.training import MEM1PPOConfig
+
+    class _Parser(TrlParser):
+        def error(self, message: str):  # one line, not argparse's usage screen
+            raise Mem1InputError(f"{message} (see `mem1 train --help`)")
+
+    parser = _Parser((TrainScriptArguments, MEM1PPOConfig, ModelConfig), prog="mem1 train")
+    try:
+        return parser.parse_args_and_config(list(argv))
+    except ValueError as err:  # unknown flags or YAML keys, values of the wrong type
+        raise Mem1InputError(str(err).splitlines()[0]) from err
+
+
+def build_env(script):
+    """The environment and the training dataset named by ``script``."""
+    from datasets import Dataset
+
+    if script.env == "webshop":
+        from mem1_hf.envs import WebShopEnv
+
+        if not (script.products and script.attributes):
+            raise Mem1InputError("--env webshop needs --products and --attributes")
+        shop = WebShopEnv.from_files(products=script.products, attributes=script.attributes)
+        goals = shop.goals(script.split)
+        data = Dataset.from_dict({"goal_id": [g.goal_id for g in goals]})
+        return shop, data
+    from mem1_hf.data.compose import CORPUS_FILE, load_composed
+    from mem1_hf.envs import LocalRetrievalEnv
+
+    if not script.data:
+        raise Mem1InputError("--data is required: a `mem1 compose` folder or Hub id")
+    data = load_composed(script.data, script.split)
+    if script.index:
+        env = LocalRetrievalEnv.load(script.index, embedder=script.embedder)
+    else:
+        corpus = script.corpus or str(Path(script.data) / CORPUS_FILE)
+        if not Path(corpus).is_file():
+            raise Mem1InputError(f"no corpus: {corpus} does not exist; pass --corpus or --index")
+        env = LocalRetrievalEnv.from_corpus(corpus, retriever=script.retriever, embedder=script.embedder)
+    return env, data
+
+
+def load_models(model_args, args):
+    """Policy, tokenizer and (for GAE) critic from ``ModelConfig`` (the offline default when no path)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+    from trl import get_quantization_config
+
+    from mem1_hf.defaults import default_model_path
+
+    source = model_args.model_name_or_path or str(default_model_path())
+    dtype = model_args.dtype if model_args.dtype not in (None, "auto") else None
+    dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    quantization = get_quantization_config(model_args)
+    kwargs = dict(
+        revision=model_args.model_revision,
+        trust_remote_code=getattr(model_args, "trust_remote_code", False),
+        attn_implementation=model_args.attn_implementation or "sdpa",
+        dtype=dtype or torch.float32,
+    )
+    if quantization is not None:
+        kwargs.update(quantization_config=quantization, device_map={"": _local_device()})
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        policy = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+        critic = None
+        if args.critic_required:
+            critic = AutoModelForSequenceClassification.from_pretrained(
+                getattr(model_args, "critic_source", None) or source, num_labels=1, **kwargs
+            )
+            critic.config.pad_token_id = tokenizer.pad_token_id
+    except (OSError, ValueError, ImportError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise Mem1InputError(f"cannot load model {source!r}: {first}") from err
+    return policy, tokenizer, critic
+
+
+def _local_device():
+    """This process's device for a k-bit model (its GPU under accelerate, else the CPU)."""
+    import torch
+    from accelerate import PartialState
+
+    return PartialState().process_index if torch.cuda.is_available() else "cpu"
+
+
+def run(argv: Sequence[str]) -> int:
+    """Parse, build and train; returns the exit status (raises :class:`Mem1InputError` on bad input)."""
+    if _read_trainer_kind(argv) == "sft":
+        from mem1_hf.training import sft
+
+        argv = [a for a in argv]
+        return int(sft.main(argv) or 0)
+    script, args, model_args = parse(argv)
+    from trl import get_peft_config
+
+    from mem1_hf.training import MEM1PPOTrainer
+
+    if script.env == "webshop" and args.prompt_profile == "mem1-qa":
+        args.prompt_profile = "mem1-webshop"  # the only profile WebShop speaks
+    env, data = build_env(script)
+    if script.max_tasks:
+        data = data.select(range(min(script.max_tasks, len(data))))
+    model_args.critic_source = script.critic_model_name_or_path
+    policy, tokenizer, critic = load_models(model_args, args)
+    trainer = MEM1PPOTrainer(
+        args=args,
+        processing_class=tokenizer,
+        model=policy,
+        ref_model=None,
+        value_model=critic,
+        train_dataset=data,
+        env=env,
+        peft_config=get_peft_config(model_args),
+    )
+    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    trainer.save_model(args.output_dir)
+    if trainer.accelerator.is_main_process:
+        print(f"saved the trained policy to {args.output_dir}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry: one ``error: ...`` line and status 2 for a user's mistake."""
+    try:
+        return run(sys.argv[1:] if argv is None else argv)
+    except Mem1InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted (resume with --resume_from_checkpoint OUTPUT_DIR/checkpoint-N)", file=sys.stderr)
+        return 130
+
+
+def register_cli(subparsers) -> None:
+    """``mem1 train``: everything after it is passed to :func:`main` (the dataclasses' own flags)."""
+    import argparse
+
+    parser = subparsers.add_parser(
+        "train",
+        help="train a MEM1 agent (PPO/GRPO or SFT) from a YAML config",
+        add_help=False,
+        description="mem1 train --config configs/qa_grpo_lora_cpu.yaml [--flag value ...]; "
+        "see `python -m mem1_hf.train --help` for every flag",
+    )
+    # listed here for `mem1 --help`; `mem1.cli.main` hands `mem1 train ...` straight to :func:`main`
+    parser.add_argument("rest", nargs=argparse.REMAINDER)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""`mem1 train` and `accelerate launch -m mem1_hf.train` from YAML configs, as a user runs them:
+a real composed dataset (HotpotQA dev), BM25, a tiny random Llama saved to disk, two processes
+over gloo, resume from a checkpoint, and one `error:` line for a user's mistake."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import HOTPOT_DEV, make_tiny_llama
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "configs" / "qa_grpo_lora_cpu.yaml"
+SMALL = ["--response_length", "8", "--max_turns", "2", "--disable_tqdm", "true", "--max_obs_tokens", "32"]
+
+
+def _env() -> dict:
+    env = dict(
+        os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", HF_HUB_OFFLINE="1", TRL_EXPERIMENTAL_SILENCE="1"
+    )
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT / "tests"), env.get("PYTHONPATH", "")])
+    return env
+
+
+def _mem1(*args, timeout=600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "mem1_hf.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, tokenizer):
+    root = tmp_path_factory.mktemp("train_cli")
+    done = _mem1(
+        "compose",
+        "--source",
+        f"hotpotqa={HOTPOT_DEV}",
+        "--objectives",
+        2,
+        "--split",
+        "test=0.1",
+        "--seed",
+        0,
+        "--limit",
+        40,
+        "--out",
+        root / "data",
+    )
+    assert done.returncode == 0, done.stderr
+    model = make_tiny_llama(tokenizer)
+    model.save_pretrained(root / "tiny")
+    tokenizer.save_pretrained(root / "tiny")
+    return root
+
+
+def test_mem1_train_runs_saves_and_resumes(workdir):
+    out = workdir / "run"
+    common = [
+        "train",
+        "--config",
+        CONFIG,
+        "--data",
+        workdir / "data",
+        "--model_name_or_path",
+        workdir / "tiny",
+        "--output_dir",
+        out,
+        "--save_steps",
+        1,
+        *SMALL,
+    ]
+    first = _mem1(*common, "--max_steps", 1)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert (out / "adapter_model.safetensors").is_file()
+    assert (out / "checkpoint-1" / "optimizer.pt").is_file()
+    resumed = _mem1(*common, "--max_steps", 2, "--resume_from_checkpoint", out / "checkpoint-1")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    state = json.loads((out / "checkpoint-2" / "trainer_state.json").read_text())
+    assert state["global_step"] == 2
+    assert [entry["step"] for entry in state["log_history"]] == [1, 2]  # the first step's log survived
+
+
+@pytest.mark.slow
+def test_accelerate_launch_two_cpu_processes(workdir):
+    out = workdir / "ddp"
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        ROOT / "configs" / "accelerate" / "cpu_multi_process.yaml",
+        "-m",
+        "mem1_hf.train",
+        "--config",
+        CONFIG,
+        "--data",
+        workdir / "data",
+        "--model_name_or_path",
+        workdir / "tiny",
+        "--output_dir",
+        out,
+        "--max_steps",
+        2,
+        *SMALL,
+    ]
+    done = subprocess.run(list(map(str, cmd)), capture_output=True, text=True, env=_env(), timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    checkpoint = out / "checkpoint-2"
+    assert (checkpoint / "rng_state_0.pth").is_file() and (checkpoint / "rng_state_1.pth").is_file()
+    state = json.loads((checkpoint / "trainer_state.json").read_text())
+    # 2 processes × 2 tasks × 4 generations per step
+    assert state["log_history"][-1]["episode"] == 32
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--data", "nowhere/at/all"], "cannot load"),
+        (["--logprob_mode", "rows"], "logprob_mode"),
+        (["--advantage_estimator", "grpo", "--num_generations", "1"], "num_generations"),
+    ],
+)
+def test_user_mistakes_are_one_error_line(workdir, args, message):
+    done = _mem1(
+        "train",
+        "--config",
+        CONFIG,
+        "--data",
+        workdir / "data",
+        "--model_name_or_path",
+        workdir / "tiny",
+        "--output_dir",
+        workdir / "bad",
+        *args,
+        timeout=300,
+    )
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.strip().splitlines() if line.startswith("error:")]
+    assert lines and message in lines[-1], done.stderr[-1500:]
+    assert "Traceback" not in done.stderr
