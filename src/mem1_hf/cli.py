@@ -41,6 +41,7 @@ PLUGINS: tuple[str, ...] = (
     "mem1_hf.train",
     "mem1_hf.hub",
     "mem1_hf.demo",
+    "mem1_hf.data.trajectories",
 )
 
 

@@ -1,0 +1,462 @@
+"""Turn-level trajectory datasets (``mem1 trajectories``): the rows SFT and RL train on.
+
+A policy (the scripted :class:`~mem1_hf.qa_expert.QAExpertPolicy`, or a model) answers
+composed QA tasks through the agent loop; every turn becomes one row: ``input_ids`` =
+the turn's input ids + its output ids exactly as the loop saw and produced them (token in,
+token out: nothing is decoded and re-tokenized), ``completion_mask`` = 0 on the input and 1
+on the output, plus readable text, the task id, the turn, the objective count, and the task's
+outcome reward (EM, per-objective mean). The folder is Hub-ready: ``data/<split>.parquet``
+and a dataset card ``README.md``; ``load_dataset(DIR)`` reads it, TRL's ``SFTTrainer`` trains
+on it with ``completion_only_loss=True``.
+
+Each finished task is appended to ``DIR/tasks.jsonl`` at once, so rerunning the same command
+after an interruption resumes; ``DIR/run.json`` keeps the settings (a resume with other
+settings is refused).
+
+Example:
+    $ mem1 trajectories --data out/qa_2obj --split train --policy expert --out runs/traj_2obj
+    >>> rows = load_dataset("runs/traj_2obj", split="train")  # doctest: +SKIP
+    >>> rows[0]["completion_mask"][-1]  # doctest: +SKIP
+    1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mem1_hf.errors import Mem1InputError
+from mem1_hf.loop import Trajectory
+
+TASKS_FILE = "tasks.jsonl"
+SETTINGS_FILE = "run.json"
+
+
+def turn_rows(
+    trajectory: Trajectory, tokenizer, golds: Sequence[Sequence[str]], extra: dict[str, Any]
+) -> list[dict]:
+    """The rows of one finished task: one per turn (see the module docstring).
+
+    Example:
+        >>> rows = turn_rows(trajectory, tokenizer, [["Paris"]], {"policy": "expert"})  # doctest: +SKIP
+        >>> rows[0]["input_ids"] == trajectory.turns[0].input_ids + trajectory.turns[0].output_ids  # doctest: +SKIP
+        True
+    """
+    from mem1_hf.scoring import score_task
+
+    score = score_task(trajectory.answer_text, golds)
+    rows = []
+    for turn in trajectory.turns:
+        rows.append(
+            {
+                "task_id": trajectory.task.id,
+                "turn": turn.index,
+                "n_turns": len(trajectory.turns),
+                "n_objectives": len(trajectory.task.questions),
+                "input_ids": list(turn.input_ids) + list(turn.output_ids),
+                "completion_mask": [0] * len(turn.input_ids) + [1] * len(turn.output_ids),
+                "context_text": tokenizer.decode(turn.input_ids),
+                "response_text": turn.response,
+                "action": turn.parsed.action,
+                "completion_logprobs": list(turn.logprobs),
+                "reward": score.em_mean,
+                "em_sum": score.em_sum,
+                "f1": score.f1_mean,
+                "answer_text": trajectory.answer_text,
+                "questions": list(trajectory.task.questions),
+                "golds": [list(g) for g in golds],
+                "mode": trajectory.mode,
+                "stop_reason": trajectory.stop_reason,
+                **extra,
+            }
+        )
+    return rows
+
+
+def features():
+    """The ``datasets.Features`` of a trajectory row (explicit: ids as int32, masks as int8)."""
+    from datasets import Features, List, Value
+
+    return Features(
+        {
+            "task_id": Value("string"),
+            "turn": Value("int32"),
+            "n_turns": Value("int32"),
+            "n_objectives": Value("int32"),
+            "input_ids": List(Value("int32")),
+            "completion_mask": List(Value("int8")),
+            "context_text": Value("string"),
+            "response_text": Value("string"),
+            "action": Value("string"),
+            "completion_logprobs": List(Value("float32")),
+            "reward": Value("float32"),
+            "em_sum": Value("float32"),
+            "f1": Value("float32"),
+            "answer_text": Value("string"),
+            "questions": List(Value("string")),
+            "golds": List(List(Value("string"))),
+            "mode": Value("string"),
+            "stop_reason": Value("string"),
+            "policy": Value("string"),
+            "source_split": Value("string"),
+        }
+    )
+
+
+# ----------------------------------------------------------------------------- resume log
+
+
+def load_task_log(path: Path) -> list[dict[str, Any]]:
+    """Finished tasks of ``tasks.jsonl`` (a truncated last line from a crash is cut off)."""
+    if not path.is_file():
+        return []
+    data = path.read_bytes()
+    complete = data[: data.rfind(b"\n") + 1]
+    if len(complete) != len(data):
+        with open(path, "r+b") as handle:
+            handle.truncate(len(complete))
+    return [json.loads(line) for line in complete.decode("utf-8").splitlines() if line.strip()]
+
+
+def check_settings(out: Path, settings: dict[str, Any]) -> None:
+    """Write ``run.json`` or refuse to resume a run made with other settings."""
+    path = out / SETTINGS_FILE
+    if path.is_file():
+        before = json.loads(path.read_text())
+        changed = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
+        if changed:
+            details = ", ".join(f"{k}: {before.get(k)!r} -> {settings.get(k)!r}" for k in changed)
+            raise Mem1InputError(
+                f"{out} holds trajectories made with other settings ({details}); use another --out"
+            )
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
+
+
+# ----------------------------------------------------------------------------- the dataset folder
+
+
+def summarize(tasks: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Per objective count: tasks, rows, EM (mean per objective), valid-action rate, searches per task."""
+    out: dict[str, Any] = {}
+    for n in sorted({t["n_objectives"] for t in tasks}):
+        group = [t for t in tasks if t["n_objectives"] == n]
+        rows = [r for t in group for r in t["rows"]]
+        out[str(n)] = {
+            "tasks": len(group),
+            "rows": len(rows),
+            "em": round(sum(t["em"] for t in group) / len(group), 4),
+            "valid_action_rate": round(sum(r["action"] != "invalid" for r in rows) / max(len(rows), 1), 4),
+            "searches_per_task": round(sum(r["action"] == "search" for r in rows) / len(group), 3),
+            "answered": round(sum(t["answered"] for t in group) / len(group), 4),
+            "mean_row_tokens": round(sum(len(r["input_ids"]) for r in rows) / max(len(rows), 1), 1),
+        }
+    return out
+
+
+def render_card(settings: dict[str, Any], summary: dict[str, Any], split: str, n_rows: int) -> str:
+    """The dataset card (YAML header for the Hub + what the rows are and how they were made)."""
+    table = "\n".join(
+        f"| {n} | {s['tasks']} | {s['rows']} | {s['em']:.3f} | {s['valid_action_rate']:.3f} | "
+        f"{s['searches_per_task']:.2f} | {s['mean_row_tokens']:.0f} |"
+        for n, s in summary.items()
+    )
+    size = "n<1K" if n_rows < 1000 else ("1K<n<10K" if n_rows < 10_000 else "10K<n<100K")
+    policy = settings["policy"] if settings["policy"] != "model" else f"model `{settings['model']}`"
+    return f"""---
+license: cc-by-sa-4.0
+language: [en]
+task_categories: [question-answering, text-generation]
+tags: [mem1, agent, multi-turn, trajectories, retrieval]
+size_categories: [{size}]
+configs:
+- config_name: default
+  data_files:
+  - split: {split}
+    path: data/{split}.parquet
+---
+
+# MEM1 turn-level trajectories
+
+One row per agent turn, written by `mem1 trajectories` (mem1-hf) with policy {policy} on the
+`{split}` split of composed multi-objective QA tasks ({", ".join(settings["data"])}), mode
+`{settings["mode"]}`, BM25 retrieval, top-{settings["topk"]} documents, observations cut to
+{settings["max_obs_tokens"]} tokens, {settings["max_turns"] or "6 (up to 4 objectives) / N+4"} turns.
+
+* `input_ids`: the turn's input ids (built by the keep rule: task prompt + last internal state
+  and action + last observation) followed by the generated ids, exactly as the agent loop saw
+  and produced them (never re-tokenized); token ids of the tokenizer of `{settings["tokenizer"]}`.
+* `completion_mask`: 0 on the input, 1 on the generated ids (train with TRL's `SFTTrainer`
+  and `completion_only_loss=True`, or the loss covers the prompt too).
+* `context_text`, `response_text`: the same, readable; `action`: search / answer / invalid.
+* `task_id`, `turn`, `n_turns`, `n_objectives`, `questions`, `golds`, `answer_text`, `stop_reason`.
+* `reward`: the task's outcome, EM as a per-objective mean (0..1); `em_sum` (MEM1's summed EM), `f1`.
+* `completion_logprobs`: the policy's log-probs of the generated ids (0 for the scripted expert).
+
+| objectives | tasks | rows | EM (mean) | valid actions | searches / task | tokens / row |
+|---|---|---|---|---|---|---|
+{table}
+
+Command: `{settings["command"]}`
+
+The questions come from HotpotQA (CC BY-SA 4.0) and NQ-open (CC BY-SA 3.0) and the passages
+from Wikipedia through them; cite the original datasets when you use these rows.
+"""
+
+
+def write_dataset(out: Path, tasks: Sequence[dict[str, Any]], settings: dict[str, Any]) -> dict[str, Any]:
+    """Write ``data/<split>.parquet``, ``summary.json`` and ``README.md``; return the summary."""
+    from datasets import Dataset
+
+    split = settings["split"]
+    rows = [r for t in tasks for r in t["rows"]]
+    if not rows:
+        raise Mem1InputError("no trajectory rows to write")
+    (out / "data").mkdir(parents=True, exist_ok=True)
+    Dataset.from_list(rows, features=features()).to_parquet(str(out / "data" / f"{split}.parquet"))
+    summary = summarize(tasks)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "README.md").write_text(render_card(settings, summary, split, len(rows)))
+    return summary
+
+
+# ----------------------------------------------------------------------------- the job
+
+
+def _load_rows(specs: Sequence[str], split: str, objectives: list[int] | None, limit: int | None):
+    from mem1_hf.data.compose import CORPUS_FILE, load_composed
+
+    by_n: dict[int, list[dict]] = {}
+    corpora = []
+    for spec in specs:
+        for row in load_composed(spec, split):
+            by_n.setdefault(int(row["n_objectives"]), []).append(row)
+        if (Path(spec).expanduser() / CORPUS_FILE).is_file():
+            corpora.append(Path(spec).expanduser() / CORPUS_FILE)
+    chosen = objectives or sorted(by_n)
+    missing = [n for n in chosen if n not in by_n]
+    if missing:
+        raise Mem1InputError(
+            f"no {split} tasks with {missing} objectives in the data (it has: {sorted(by_n)})"
+        )
+    return {n: by_n[n][:limit] if limit else by_n[n] for n in chosen}, corpora
+
+
+def _environment(args: argparse.Namespace, corpora: list[Path]):
+    from mem1_hf.data.corpus import read_corpus
+    from mem1_hf.data.documents import Document
+    from mem1_hf.envs import LocalRetrievalEnv
+
+    if args.index:
+        return LocalRetrievalEnv.load(args.index)
+    if args.corpus:
+        return LocalRetrievalEnv.from_corpus(args.corpus, retriever="bm25")
+    if not corpora:
+        raise Mem1InputError("the data carry no corpus.jsonl: pass --corpus C.jsonl or --index DIR")
+    if len(corpora) == 1:
+        return LocalRetrievalEnv.from_corpus(corpora[0], retriever="bm25")
+    contents = dict.fromkeys(doc.contents for path in corpora for doc in read_corpus(path))
+    docs = [Document(id=str(i), contents=text) for i, text in enumerate(contents)]
+    return LocalRetrievalEnv.from_corpus(docs, retriever="bm25")
+
+
+def run(args: argparse.Namespace, model=None, tokenizer=None) -> dict[str, Any]:
+    """Make (or resume) the trajectory dataset described by the parsed ``args``; return the summary."""
+    from tqdm.auto import tqdm
+
+    from mem1_hf.families.qa import max_turns_for
+    from mem1_hf.loop import AgentLoop, LoopConfig, Task
+
+    if args.policy == "expert" and (args.do_sample or args.model):
+        raise Mem1InputError("--model / --do-sample are for --policy model; the expert is scripted")
+    if args.limit is not None and args.limit < 1:
+        raise Mem1InputError(f"--limit must be >= 1, got {args.limit}")
+    from mem1_hf.evaluation.cli import parse_objectives
+
+    objectives = parse_objectives(args.objectives) if args.objectives else None
+    rows_by_n, corpora = _load_rows(args.data, args.split, objectives, args.limit)
+    out = Path(args.out)
+    settings = {
+        "data": [Path(d).name for d in args.data],
+        "split": args.split,
+        "objectives": sorted(rows_by_n),
+        "limit": args.limit,
+        "policy": args.policy,
+        "model": args.model,
+        "mode": args.mode,
+        "topk": args.topk,
+        "max_obs_tokens": args.max_obs_tokens,
+        "max_turns": args.max_turns,
+        "max_new_tokens": args.max_new_tokens if args.policy == "model" else None,
+        "do_sample": args.do_sample,
+        "temperature": args.temperature if args.do_sample else None,
+        "seed": args.seed,
+    }
+    check_settings(out, settings)
+    log = out / TASKS_FILE
+    done_tasks = load_task_log(log)
+    done = {(t["n_objectives"], t["task_id"]) for t in done_tasks}
+
+    if tokenizer is None:
+        from transformers import AutoTokenizer
+
+        from mem1_hf.defaults import default_model_path
+
+        if args.policy == "model":
+            from mem1_hf.model_loading import load_model
+
+            model, tokenizer = load_model(args.model, device=args.device)
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(args.model or default_model_path())
+    settings["tokenizer"] = str(args.model or "SmolLM2-135M-Instruct")
+    if args.do_sample:
+        import torch
+
+        torch.manual_seed(args.seed)
+    env = _environment(args, corpora)
+    pending = {n: [r for r in rows if (n, r["task_id"]) not in done] for n, rows in rows_by_n.items()}
+    bar = tqdm(total=sum(len(v) for v in pending.values()), desc="trajectories", unit="task", disable=None)
+    with open(log, "a", encoding="utf-8") as handle, bar:
+        for n, rows in pending.items():
+            if not rows:
+                continue
+            config = LoopConfig(
+                mode=args.mode,
+                max_turns=max_turns_for(n, args.max_turns),
+                batch_size=args.batch_size,
+                max_obs_tokens=args.max_obs_tokens,
+                topk=args.topk,
+            )
+            golds = {r["task_id"]: r for r in rows}
+            policy = _policy(args, model, tokenizer, golds, config)
+
+            def write(trajectory: Trajectory, n: int = n, golds: dict = golds) -> None:
+                answers = golds[trajectory.task.id]["answers"]
+                extra = {"policy": args.policy, "source_split": args.split}
+                task_rows = turn_rows(trajectory, tokenizer, answers, extra)
+                record = {
+                    "task_id": trajectory.task.id,
+                    "n_objectives": n,
+                    "em": task_rows[0]["reward"] if task_rows else 0.0,
+                    "answered": trajectory.stop_reason == "answered",
+                    "rows": task_rows,
+                }
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+                bar.update(1)
+
+            tasks = [Task.from_row(r) for r in rows]
+            AgentLoop(policy, env, config).run(tasks, on_finish=write)
+    settings["command"] = getattr(args, "command_line", None) or command_of(args)
+    wanted = {(n, r["task_id"]) for n, rows in rows_by_n.items() for r in rows}
+    finished = [t for t in load_task_log(log) if (t["n_objectives"], t["task_id"]) in wanted]
+    return write_dataset(out, finished, settings)
+
+
+def _policy(args: argparse.Namespace, model, tokenizer, golds: dict, config):
+    if args.policy == "expert":
+        from mem1_hf.qa_expert import QAExpertPolicy
+
+        return QAExpertPolicy(tokenizer, golds, config.profile, max_turns=config.max_turns)
+    from mem1_hf.policy import ModelPolicy, PolicyConfig
+
+    if args.do_sample:
+        generation = PolicyConfig(args.max_new_tokens, temperature=args.temperature).generation_config(
+            do_sample=True, top_p=args.top_p
+        )
+    else:
+        generation = PolicyConfig(args.max_new_tokens).generation_config()
+    return ModelPolicy(model, tokenizer, config.profile, generation)
+
+
+def command_of(args: argparse.Namespace) -> str:
+    """The ``mem1 trajectories`` command of ``args`` (local paths by name only, for the card).
+
+    Example:
+        >>> ns = argparse.Namespace(data=["/x/qa_2obj"], split="train", policy="expert", model=None,
+        ...     objectives=None, limit=5, mode="mem1", max_turns=None, topk=2, max_obs_tokens=160,
+        ...     max_new_tokens=256, do_sample=False, temperature=1.0, top_p=1.0, seed=0, out="/x/t")
+        >>> command_of(ns)
+        'mem1 trajectories --data qa_2obj --split train --policy expert --limit 5 --topk 2 --max-obs-tokens 160 --out t'
+    """
+    parts = ["mem1 trajectories"] + [f"--data {Path(d).name}" for d in args.data]
+    parts += [f"--split {args.split}", f"--policy {args.policy}"]
+    if args.policy == "model":
+        parts.append(f"--model {Path(args.model).name if args.model else 'default'}")
+        parts.append(f"--max-new-tokens {args.max_new_tokens}")
+        if args.do_sample:
+            parts.append(
+                f"--do-sample --temperature {args.temperature} --top-p {args.top_p} --seed {args.seed}"
+            )
+    for flag, value, default in (
+        ("--objectives", args.objectives, None),
+        ("--limit", args.limit, None),
+        ("--mode", args.mode, "mem1"),
+        ("--max-turns", args.max_turns, None),
+        ("--topk", args.topk, 3),
+        ("--max-obs-tokens", args.max_obs_tokens, 512),
+    ):
+        if value != default:
+            parts.append(f"{flag} {value}")
+    parts.append(f"--out {Path(args.out).name}")
+    return " ".join(parts)
+
+
+def _cmd_trajectories(args: argparse.Namespace) -> None:
+    args.command_line = command_of(args)
+    summary = run(args)
+    for n, s in summary.items():
+        print(
+            f"{n} objectives: {s['tasks']} tasks, {s['rows']} rows, EM {s['em']:.3f}, "
+            f"valid actions {s['valid_action_rate']:.3f}, searches/task {s['searches_per_task']:.2f}"
+        )
+    print(f"wrote {args.out}/data/{args.split}.parquet and {args.out}/README.md")
+
+
+def register_cli(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``mem1 trajectories`` to the ``mem1`` command line (see ``mem1_hf.cli.PLUGINS``).
+
+    Example:
+        >>> parser = argparse.ArgumentParser(prog="mem1")
+        >>> _ = register_cli(parser.add_subparsers(dest="command"))
+        >>> parser.parse_args(["trajectories", "--data", "d", "--out", "o"]).policy
+        'expert'
+    """
+    from mem1_hf.keep_rule import MODES
+
+    p = subparsers.add_parser(
+        "trajectories",
+        help="write turn-level trajectory datasets (SFT / RL rows) from an expert or a model",
+        description="Run the scripted QA expert (or a model) over composed QA tasks through the agent "
+        "loop and write one row per turn (input_ids, completion_mask, text, task id, turn, objective "
+        "count, reward) as a Hub-ready dataset folder with a card. Rerunning resumes.",
+    )
+    p.add_argument("--data", action="append", required=True, help="`mem1 compose` directory (repeatable)")
+    p.add_argument("--split", default="train", help="split of --data (default train)")
+    p.add_argument("--out", required=True, help="output dataset folder (resumed if it exists)")
+    p.add_argument("--policy", choices=("expert", "model"), default="expert")
+    p.add_argument("--model", default=None, help="--policy model: path or Hub id (default: offline SmolLM2)")
+    p.add_argument("--objectives", default=None, help="e.g. 1,2,4 (default: all in --data)")
+    p.add_argument("--limit", type=int, default=None, help="tasks per objective count")
+    p.add_argument("--mode", choices=MODES, default="mem1")
+    p.add_argument("--max-turns", type=int, default=None, help="default: 6 up to 4 objectives, then N+4")
+    p.add_argument("--topk", type=int, default=3)
+    p.add_argument("--max-obs-tokens", type=int, default=512)
+    p.add_argument("--max-new-tokens", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--do-sample", action="store_true", help="--policy model: sample instead of greedy")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None)
+    retrieval = p.add_mutually_exclusive_group()
+    retrieval.add_argument("--corpus", help="corpus JSONL (default: the data's corpus.jsonl)")
+    retrieval.add_argument("--index", help="index directory from `mem1 index`")
+    p.set_defaults(func=_cmd_trajectories)
+    return p

@@ -1,0 +1,147 @@
+"""`mem1 trajectories`: turn rows equal the agent loop's ids exactly, round-trip through
+`load_dataset(folder)`, resume, and export a model's rollouts too (real data, real BM25)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import HOTPOT_DEV, SHARED_DATA, make_tiny_llama, require_data
+
+from mem1_hf.cli import main as mem1_main
+from mem1_hf.data.compose import ComposeConfig, compose, load_composed, write_composed
+from mem1_hf.envs import LocalRetrievalEnv
+from mem1_hf.loop import AgentLoop, LoopConfig, Task
+from mem1_hf.qa_expert import QAExpertPolicy
+
+NQ_ORACLE = SHARED_DATA / "nq" / "nq_open_oracle_2000.jsonl.gz"
+SETTINGS = ["--topk", "2", "--max-obs-tokens", "96", "--limit", "4"]
+
+
+@pytest.fixture(scope="module")
+def composed_dir(tmp_path_factory):
+    require_data()
+    out = tmp_path_factory.mktemp("traj") / "qa_2obj"
+    config = ComposeConfig(objectives=2, mix=True, limit=30, seed=0)
+    write_composed(compose([("hotpotqa", HOTPOT_DEV), ("nq", NQ_ORACLE)], config), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def expert_folder(composed_dir):
+    out = composed_dir.parent / "expert_rows"
+    assert mem1_main(["trajectories", "--data", str(composed_dir), "--out", str(out), *SETTINGS]) == 0
+    return out
+
+
+def test_rows_round_trip_and_equal_the_loops_ids(expert_folder, composed_dir, tokenizer):
+    from datasets import load_dataset
+
+    rows = load_dataset(str(expert_folder), split="train")  # the Hub-ready folder loads as is
+    tasks = list(load_composed(composed_dir, "train"))[:4]
+    env = LocalRetrievalEnv.from_corpus(composed_dir / "corpus.jsonl", retriever="bm25")
+    config = LoopConfig(max_turns=6, batch_size=4, topk=2, max_obs_tokens=96)
+    policy = QAExpertPolicy(tokenizer, {t["task_id"]: t for t in tasks}, max_turns=6)
+    trajectories = AgentLoop(policy, env, config).run([Task.from_row(t) for t in tasks])
+    expected = [
+        (tr.task.id, turn.index, turn.input_ids + turn.output_ids, len(turn.input_ids), turn.response)
+        for tr in trajectories
+        for turn in tr.turns
+    ]
+    got = [
+        (r["task_id"], r["turn"], r["input_ids"], r["completion_mask"].count(0), r["response_text"])
+        for r in rows
+    ]
+    assert sorted(got) == sorted(expected)  # rows are written in the order tasks finish
+    for row in rows:
+        mask = row["completion_mask"]
+        first = mask.index(1)
+        assert set(mask[:first]) == {0} and set(mask[first:]) == {1}  # one input, then one response
+        assert tokenizer.decode(row["input_ids"][first:]) == row["response_text"]
+        assert row["n_objectives"] == 2 and len(row["golds"]) == 2 and 0 <= row["reward"] <= 1
+        assert row["policy"] == "expert" and row["action"] in ("search", "answer")
+
+
+def test_card_and_summary(expert_folder):
+    card = (expert_folder / "README.md").read_text()
+    assert card.startswith("---\nlicense: cc-by-sa-4.0") and "completion_only_loss=True" in card
+    assert "mem1 trajectories --data qa_2obj --split train --policy expert --limit 4" in card
+    summary = json.loads((expert_folder / "summary.json").read_text())
+    assert summary["2"]["tasks"] == 4 and summary["2"]["valid_action_rate"] == 1.0
+
+
+def test_rerun_resumes_and_other_settings_are_refused(expert_folder, composed_dir, capsys):
+    log = expert_folder / "tasks.jsonl"
+    before = log.read_text()
+    assert (
+        mem1_main(["trajectories", "--data", str(composed_dir), "--out", str(expert_folder), *SETTINGS]) == 0
+    )
+    assert log.read_text() == before  # nothing ran again
+    args = [
+        "trajectories",
+        "--data",
+        str(composed_dir),
+        "--out",
+        str(expert_folder),
+        "--topk",
+        "3",
+        "--limit",
+        "4",
+    ]
+    assert mem1_main(args) == 2
+    assert "error: " in capsys.readouterr().err
+
+
+def test_interrupted_run_finishes_the_missing_tasks(composed_dir, tmp_path):
+    out = tmp_path / "rows"
+    assert mem1_main(["trajectories", "--data", str(composed_dir), "--out", str(out), *SETTINGS]) == 0
+    lines = (out / "tasks.jsonl").read_text().splitlines(keepends=True)
+    # a crash: the last task lost, the one before cut mid-line
+    (out / "tasks.jsonl").write_text("".join(lines[:2]) + lines[2][:40])
+    assert mem1_main(["trajectories", "--data", str(composed_dir), "--out", str(out), *SETTINGS]) == 0
+    again = (out / "tasks.jsonl").read_text().splitlines(keepends=True)
+    assert len(again) == 4 and sorted(again) == sorted(lines)
+
+
+def test_model_rollouts_export_their_sampled_ids(composed_dir, tmp_path, tokenizer):
+    from datasets import load_dataset
+
+    model_dir = tmp_path / "tiny"
+    make_tiny_llama(tokenizer).save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    out = tmp_path / "model_rows"
+    args = ["trajectories", "--data", str(composed_dir), "--out", str(out), "--policy", "model"]
+    args += [
+        "--model",
+        str(model_dir),
+        "--max-new-tokens",
+        "6",
+        "--max-turns",
+        "2",
+        "--limit",
+        "2",
+        "--do-sample",
+    ]
+    assert mem1_main(args) == 0
+    rows = load_dataset(str(out), split="train")
+    assert len(rows) == 4  # 2 tasks x 2 turns (a random model never answers)
+    for row in rows:
+        n_out = sum(row["completion_mask"])
+        assert 1 <= n_out <= 6 and len(row["completion_logprobs"]) == n_out
+        assert all(lp <= 0 for lp in row["completion_logprobs"]) and row["policy"] == "model"
+
+
+def test_user_mistakes_are_one_line_errors(composed_dir, tmp_path, capsys):
+    assert mem1_main(["trajectories", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
+    assert (
+        mem1_main(
+            ["trajectories", "--data", str(composed_dir), "--out", str(tmp_path / "o"), "--objectives", "3"]
+        )
+        == 2
+    )
+    assert (
+        mem1_main(["trajectories", "--data", str(composed_dir), "--out", str(tmp_path / "o"), "--do-sample"])
+        == 2
+    )
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 3 and all(line.startswith("error: ") for line in errors)
