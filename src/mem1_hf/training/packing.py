@@ -200,7 +200,12 @@ class ModelBatch:
 def collate(
     sequences: Sequence[TrainingSequence], pad_id: int, dtype: torch.dtype, device: torch.device | str = "cpu"
 ) -> ModelBatch:
-    """Right-pad ``sequences`` into one :class:`ModelBatch`."""
+    """Pad ``sequences`` into one :class:`ModelBatch`.
+
+    Plain causal rows (``turns``) are left-padded, so every row's response ends at the last
+    column and the vocabulary projection runs over the few columns that hold targets; masked
+    sequences (``packed``/``stitched``) are right-padded (padding sees only itself).
+    """
     width = max(len(s) for s in sequences)
     batch = len(sequences)
     ids = torch.full((batch, width), pad_id, dtype=torch.long)
@@ -214,17 +219,18 @@ def collate(
     rows, index, targets = [], [], []
     for b, seq in enumerate(sequences):
         n = len(seq)
-        ids[b, :n] = torch.tensor(seq.ids)
-        positions[b, :n] = torch.tensor(seq.positions)
+        shift = 0 if structured else width - n  # where the sequence starts in its row
+        ids[b, shift : shift + n] = torch.tensor(seq.ids)
+        positions[b, shift : shift + n] = torch.tensor(seq.positions)
         if structured:
             if seq.allowed is None:
                 allowed[b, :n, :n] = torch.tril(torch.ones(n, n, dtype=torch.bool))
             else:
                 allowed[b, :n, :n] = seq.allowed
         else:
-            mask2d[b, :n] = 1
+            mask2d[b, shift:] = 1
         rows += [b] * len(seq.target_index)
-        index += seq.target_index
+        index += [shift + i for i in seq.target_index]
         targets += seq.target_ids
     if structured:
         mask = torch.zeros((batch, 1, width, width), dtype=dtype)
