@@ -56,6 +56,12 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "webshop": ("mem1_hf.envs.webshop.play", "the WebShop text shopping environment"),
     "eval": ("mem1_hf.evaluation.cli", "evaluate over composed QA tasks or WebShop goals (resumable)"),
     "train": ("mem1_hf.train", "train a MEM1 agent (PPO/GRPO or SFT) from a YAML config"),
+    "push": ("mem1_hf.hub", "publish a composed dataset, a checkpoint or the demo Space to the Hub"),
+    "demo": ("mem1_hf.demo", "serve the live memory demo (Gradio) on the demo corpus"),
+    "trajectories": (
+        "mem1_hf.data.trajectories",
+        "write turn-level trajectory datasets (SFT / RL rows) from an expert or a model",
+    ),
 }
 _BUILTIN_HELP = {
     "corpus": "build a retrieval corpus JSONL from QA data files",
