@@ -48,8 +48,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from thefuzz import fuzz
-
 from mem1_hf.errors import Mem1InputError
 
 #: the fuzzy-match threshold WebShop uses for attributes and options (a match is ``> 85``)
@@ -127,6 +125,8 @@ def token_set_ratio(a: OptionValue, b: OptionValue) -> int:
         >>> token_set_ratio("xl", ("size", "XL"))  # str(pair) = "('size', 'XL')" -> "size xl"
         100
     """
+    from thefuzz import fuzz  # here, not at the top: the pipeline's remote code ships this module
+
     return int(fuzz.token_set_ratio(a, b))
 
 
