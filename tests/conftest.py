@@ -80,11 +80,14 @@ def smollm2(default_path, tokenizer):
     return model.eval(), tokenizer
 
 
-def make_tiny_llama(tokenizer, **overrides):
-    """A small random Llama over the real tokenizer's vocabulary (fast, deterministic, seeded)."""
-    from transformers import LlamaConfig, LlamaForCausalLM
+def make_tiny_llama(tokenizer, head: str = "causal", seed: int = 0, **overrides):
+    """A small random Llama over the real tokenizer's vocabulary (fast, deterministic, seeded).
 
-    torch.manual_seed(0)
+    ``head="critic"`` gives a ``LlamaForSequenceClassification`` with one label (a PPO critic).
+    """
+    from transformers import LlamaConfig, LlamaForCausalLM, LlamaForSequenceClassification
+
+    torch.manual_seed(seed)
     settings = dict(
         vocab_size=len(tokenizer),
         hidden_size=64,
@@ -97,6 +100,8 @@ def make_tiny_llama(tokenizer, **overrides):
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,
     )
+    if head == "critic":
+        return LlamaForSequenceClassification(LlamaConfig(**{**settings, "num_labels": 1, **overrides}))
     return LlamaForCausalLM(LlamaConfig(**{**settings, **overrides})).eval()
 
 

@@ -13,7 +13,6 @@ import pytest
 import torch
 from conftest import make_tiny_llama
 from datasets import Dataset
-from transformers import LlamaConfig, LlamaForSequenceClassification
 
 from mem1_hf.errors import Mem1InputError
 from mem1_hf.training import MEM1PPOConfig, MEM1PPOTrainer
@@ -31,19 +30,7 @@ def _dataset(hotpot_questions, n=4):
 
 
 def _critic(tokenizer):
-    torch.manual_seed(1)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=4096,
-        num_labels=1,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    return LlamaForSequenceClassification(config)
+    return make_tiny_llama(tokenizer, head="critic", seed=1)
 
 
 def _args(tmp_path, **overrides):
