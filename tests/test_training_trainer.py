@@ -287,3 +287,18 @@ def test_webshop_goals_train_through_the_same_trainer(tmp_path, tokenizer):
     metrics = trainer.train()
     assert metrics["rollout/turns"] == 2 and "rollout/em" not in metrics
     assert metrics["loss/value_avg"] > 0
+
+
+def test_reward_follows_the_scoring_options(tokenizer, hotpot_env):
+    """EM with the count rule (our default) vs MEM1's positional training reward (no count rule)."""
+    from mem1_hf.loop import AgentLoop, LoopConfig
+    from mem1_hf.policy import ScriptedPolicy
+    from mem1_hf.task_env import Task, as_task_env
+    from mem1_hf.training.rollout import outcome_reward
+
+    task = Task("t", ["Who founded Yale?", "When?"], golds=[["Elihu Yale"], ["1701"]])
+    policy = ScriptedPolicy(tokenizer, {"0:t": ["<think>one answer only</think><answer>Elihu Yale</answer>"]})
+    task_env = as_task_env(hotpot_env, "mem1-qa", 1)
+    trajectory = AgentLoop(policy, task_env, LoopConfig(max_turns=2)).run([task])[0]
+    assert outcome_reward(task_env, trajectory, "em") == 0.0  # one answer for two questions: 0
+    assert outcome_reward(task_env, trajectory, "em", count_rule=False) == 0.5

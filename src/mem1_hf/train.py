@@ -84,16 +84,17 @@ def _read_trainer_kind(argv: Sequence[str]) -> str:
 
 
 def parse(argv: Sequence[str]):
-    """Parse ``argv`` into ``(script_args, MEM1PPOConfig, ModelConfig)``."""
+    """Parse ``argv`` into ``(script_args, MEM1PPOConfig, ModelConfig, ScoringConfig)``."""
     from trl import ModelConfig, TrlParser
 
+    from mem1_hf.scoring import ScoringConfig
     from mem1_hf.training import MEM1PPOConfig
 
     class _Parser(TrlParser):
         def error(self, message: str):  # one line, not argparse's usage screen
             raise Mem1InputError(f"{message} (see `mem1 train --help`)")
 
-    parser = _Parser((TrainScriptArguments, MEM1PPOConfig, ModelConfig), prog="mem1 train")
+    parser = _Parser((TrainScriptArguments, MEM1PPOConfig, ModelConfig, ScoringConfig), prog="mem1 train")
     try:
         return parser.parse_args_and_config(list(argv))
     except ValueError as err:  # unknown flags or YAML keys, values of the wrong type
@@ -179,12 +180,13 @@ def run(argv: Sequence[str]) -> int:
 
         argv = [a for a in argv]
         return int(sft.main(argv) or 0)
-    script, args, model_args = parse(argv)
+    script, args, model_args, scoring = parse(argv)
     from trl import get_peft_config
 
+    from mem1_hf.prompts import DEFAULT_PROFILE
     from mem1_hf.training import MEM1PPOTrainer
 
-    if script.env == "webshop" and args.prompt_profile == "mem1-qa":
+    if script.env == "webshop" and args.prompt_profile == DEFAULT_PROFILE:
         args.prompt_profile = "mem1-webshop"  # the only profile WebShop speaks
     env, data = build_env(script)
     if script.max_tasks:
@@ -200,6 +202,7 @@ def run(argv: Sequence[str]) -> int:
         train_dataset=data,
         env=env,
         peft_config=get_peft_config(model_args),
+        score_options=scoring.to_dict() if script.env == "qa" else None,
     )
     trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     trainer.save_model(args.output_dir)

@@ -91,6 +91,8 @@ class MEM1PPOTrainer(PPOTrainer):
         callbacks: extra ``transformers.TrainerCallback`` objects.
         reward_funcs: callables ``(trajectory, task) -> float`` whose sum replaces the outcome reward
             (EM/F1 or the environment's), as TRL's GRPO ``reward_funcs``; the format reward still adds.
+        score_options: how the family scores a trajectory (QA: :class:`~mem1_hf.scoring.ScoringConfig`'s
+            fields, e.g. ``{"count_rule": False}`` for MEM1's positional training reward).
     """
 
     _tag_names = ["trl", "ppo", "mem1"]
@@ -107,6 +109,7 @@ class MEM1PPOTrainer(PPOTrainer):
         peft_config=None,
         callbacks=None,
         reward_funcs=None,
+        score_options: dict | None = None,
     ) -> None:
         if not isinstance(args, MEM1PPOConfig):
             raise Mem1InputError("args must be a MEM1PPOConfig")
@@ -146,6 +149,7 @@ class MEM1PPOTrainer(PPOTrainer):
         self.processing_class = processing_class
         self.env = env
         self.reward_funcs = list(reward_funcs) if reward_funcs else None
+        self.score_options = dict(score_options or {})
         self.pad_id = (
             processing_class.pad_token_id
             if processing_class.pad_token_id is not None
@@ -359,7 +363,7 @@ class MEM1PPOTrainer(PPOTrainer):
     def _reward(self, trajectory, task: Task) -> float:
         if self.reward_funcs is not None:
             return float(sum(f(trajectory, task) for f in self.reward_funcs))
-        return outcome_reward(self.task_env, trajectory, self.args.reward_metric)
+        return outcome_reward(self.task_env, trajectory, self.args.reward_metric, **self.score_options)
 
     def _gather_mean(self, values: list[float]) -> float:
         local = torch.tensor([sum(values), float(len(values))], device=self.accelerator.device)
@@ -526,8 +530,12 @@ class MEM1PPOTrainer(PPOTrainer):
             metrics["loss/kl_avg"] = self._gather_mean([sums["kl_loss_sum"] / denom])
         qa = [(t, task) for t, task in zip(trajectories, tasks) if task.golds is not None]
         if qa:
-            metrics["rollout/em"] = self._gather_mean([outcome_reward(self.task_env, t, "em") for t, _ in qa])
-            metrics["rollout/f1"] = self._gather_mean([outcome_reward(self.task_env, t, "f1") for t, _ in qa])
+            metrics["rollout/em"] = self._gather_mean(
+                [outcome_reward(self.task_env, t, "em", **self.score_options) for t, _ in qa]
+            )
+            metrics["rollout/f1"] = self._gather_mean(
+                [outcome_reward(self.task_env, t, "f1", **self.score_options) for t, _ in qa]
+            )
         metrics["update/seconds"] = time.perf_counter() - started
         return metrics
 
