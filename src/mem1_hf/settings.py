@@ -23,7 +23,10 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
+
+from mem1_hf.errors import Mem1InputError
 
 
 def same_as(config: type, name: str, **changes: Any) -> Any:
@@ -43,3 +46,20 @@ def from_args(config: type, args: Any, **overrides: Any) -> Any:
     """``config(**{field: args.field})`` for every field of ``config`` that ``args`` has."""
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(config) if hasattr(args, f.name)}
     return config(**{**values, **overrides})
+
+
+def read_yaml_config(path: str | Path) -> dict[str, Any]:
+    """The settings of a YAML config file, a mapping; a missing, unreadable or non-mapping file is
+    one :class:`~mem1_hf.errors.Mem1InputError` naming it (``mem1 train`` and the SFT config)."""
+    import yaml
+
+    file = Path(path)
+    if not file.is_file():
+        raise Mem1InputError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(file.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise Mem1InputError(f"{path}: not valid YAML ({type(err).__name__})") from err
+    if not isinstance(data, dict):
+        raise Mem1InputError(f"{path}: expected a mapping of settings at the top level")
+    return data

@@ -62,25 +62,18 @@ class TrainScriptArguments:
 
 
 def _read_trainer_kind(argv: Sequence[str]) -> str:
-    """The YAML's ``trainer`` key (or ``--trainer``), read before the full parse."""
-    argv = list(argv)
-    for flag in ("--trainer",):
-        if flag in argv and argv.index(flag) + 1 < len(argv):
-            return argv[argv.index(flag) + 1]
-    if "--config" in argv and argv.index("--config") + 1 < len(argv):
-        import yaml
+    """The ``--trainer`` flag, else the YAML's ``trainer`` key, else ``ppo`` (read before the full parse)."""
+    import argparse
 
-        path = Path(argv[argv.index("--config") + 1])
-        if not path.is_file():
-            raise Mem1InputError(f"config file not found: {path}")
-        try:
-            content = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise Mem1InputError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from err
-        if not isinstance(content, dict):
-            raise Mem1InputError(f"{path}: a config is a mapping of settings")
-        return str(content.get("trainer", "ppo"))
-    return "ppo"
+    from mem1_hf.settings import read_yaml_config
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--trainer", default=None)
+    pre.add_argument("--config", default=None)
+    known, _ = pre.parse_known_args(list(argv))
+    if known.trainer:
+        return known.trainer
+    return str(read_yaml_config(known.config).get("trainer", "ppo")) if known.config else "ppo"
 
 
 def parse(argv: Sequence[str]):
@@ -178,8 +171,7 @@ def run(argv: Sequence[str]) -> int:
     if _read_trainer_kind(argv) == "sft":
         from mem1_hf.training import sft
 
-        argv = [a for a in argv]
-        return int(sft.main(argv) or 0)
+        return int(sft.main(list(argv)) or 0)
     script, args, model_args, scoring = parse(argv)
     from trl import get_peft_config
 

@@ -30,6 +30,7 @@ from typing import Any
 from trl import SFTConfig
 
 from mem1_hf.errors import Mem1InputError
+from mem1_hf.settings import read_yaml_config
 
 #: the top-level YAML key ``mem1 train`` routes on; this module accepts and ignores it
 ROUTING_KEY = "trainer"
@@ -110,17 +111,7 @@ class QASFTConfig(SFTConfig):
 
 
 def _read_yaml(path: str) -> dict[str, Any]:
-    import yaml
-
-    file = Path(path)
-    if not file.is_file():
-        raise Mem1InputError(f"config file not found: {path}")
-    try:
-        data = yaml.safe_load(file.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise Mem1InputError(f"{path}: not valid YAML ({type(err).__name__})") from err
-    if not isinstance(data, dict):
-        raise Mem1InputError(f"{path}: expected a mapping of settings at the top level")
+    data = read_yaml_config(path)
     data.pop(ROUTING_KEY, None)
     known = {f.name for f in fields(QASFTConfig)}
     unknown = sorted(set(data) - known)
