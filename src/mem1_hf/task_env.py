@@ -132,6 +132,16 @@ class ReportSpec:
     noted_settings: tuple[str, ...] = ()
 
 
+def mean(values: Sequence[float]) -> float:
+    """The mean of a results cell's values (0 for an empty cell), for families' ``summarize``."""
+    return float(sum(values) / len(values)) if values else 0.0
+
+
+def fmt_number(value: float, digits: int = 2) -> str:
+    """A table cell: ``value`` with ``digits`` decimals, for families' report columns."""
+    return f"{value:.{digits}f}"
+
+
 _FAMILIES: dict[str, type[TaskEnvironment]] = {}
 
 

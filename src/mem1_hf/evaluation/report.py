@@ -23,14 +23,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mem1_hf.task_env import get_family
+from mem1_hf.task_env import get_family, mean
 
 SUMMARY = "summary.json"
 TABLE = "table.md"
-
-
-def _mean(values: Sequence[float]) -> float:
-    return float(sum(values) / len(values)) if values else 0.0
 
 
 def summarize_cell(records: Sequence[dict[str, Any]], env: str) -> dict[str, Any]:
@@ -38,10 +34,10 @@ def summarize_cell(records: Sequence[dict[str, Any]], env: str) -> dict[str, Any
     turns = sum(r["n_turns"] for r in records)
     cell: dict[str, Any] = {
         "n_tasks": len(records),
-        "peak_tokens": _mean([r["peak_tokens"] for r in records]),
-        "dependency": _mean([r["dependency"] for r in records]),
-        "time_s": _mean([r["time_s"] for r in records]),
-        "turns": _mean([r["n_turns"] for r in records]),
+        "peak_tokens": mean([r["peak_tokens"] for r in records]),
+        "dependency": mean([r["dependency"] for r in records]),
+        "time_s": mean([r["time_s"] for r in records]),
+        "turns": mean([r["n_turns"] for r in records]),
         "invalid_rate": sum(r["invalid_actions"] for r in records) / turns if turns else 0.0,
         "context_limit_stops": sum(r["stop_reason"] == "context_limit" for r in records),
         "max_turns_stops": sum(r["stop_reason"] == "max_turns" for r in records),

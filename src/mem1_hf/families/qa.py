@@ -30,6 +30,8 @@ from mem1_hf.task_env import (
     StepItem,
     Task,
     TaskEnvironment,
+    fmt_number,
+    mean,
     register_family,
 )
 
@@ -54,10 +56,6 @@ def max_turns_for(objectives: int, override: int | None = None) -> int:
     return 6 if objectives <= 4 else objectives + 4
 
 
-def _fmt(value: float, digits: int = 2) -> str:
-    return f"{value:.{digits}f}"
-
-
 REPORT = ReportSpec(
     title="Multi-objective QA evaluation",
     by_objectives=True,
@@ -66,21 +64,21 @@ REPORT = ReportSpec(
             None,
             "EM and F1 are summed over the objectives.",
             (
-                ("EM", lambda c: _fmt(c["em_sum"])),
-                ("F1", lambda c: _fmt(c["f1_sum"])),
-                ("Peak (×10²)", lambda c: _fmt(c["peak_tokens"] / 100)),
-                ("Dep. (×10⁶)", lambda c: _fmt(c["dependency"] / 1e6)),
-                ("Time (s)", lambda c: _fmt(c["time_s"])),
+                ("EM", lambda c: fmt_number(c["em_sum"])),
+                ("F1", lambda c: fmt_number(c["f1_sum"])),
+                ("Peak (×10²)", lambda c: fmt_number(c["peak_tokens"] / 100)),
+                ("Dep. (×10⁶)", lambda c: fmt_number(c["dependency"] / 1e6)),
+                ("Time (s)", lambda c: fmt_number(c["time_s"])),
             ),
         ),
         (
             "## Details",
             "Per-objective means, invalid actions per turn, turns used, context-limit stops, tasks.",
             (
-                ("EM mean", lambda c: _fmt(c["em"], 3)),
-                ("F1 mean", lambda c: _fmt(c["f1"], 3)),
-                ("invalid", lambda c: _fmt(c["invalid_rate"], 3)),
-                ("turns", lambda c: _fmt(c["turns"], 1)),
+                ("EM mean", lambda c: fmt_number(c["em"], 3)),
+                ("F1 mean", lambda c: fmt_number(c["f1"], 3)),
+                ("invalid", lambda c: fmt_number(c["invalid_rate"], 3)),
+                ("turns", lambda c: fmt_number(c["turns"], 1)),
                 ("ctx-limit", lambda c: str(c["context_limit_stops"])),
                 ("tasks", lambda c: str(c["n_tasks"])),
             ),
@@ -150,8 +148,8 @@ class QATaskEnv(TaskEnvironment):
 
     @classmethod
     def summarize(cls, records: Sequence[dict[str, Any]]) -> dict[str, float]:
-        cell = {name: _mean([r[name] for r in records]) for name in ("em_sum", "f1_sum", "em", "f1")}
-        cell["count_mismatch"] = _mean([float(not r["count_ok"]) for r in records])
+        cell = {name: mean([r[name] for r in records]) for name in ("em_sum", "f1_sum", "em", "f1")}
+        cell["count_mismatch"] = mean([float(not r["count_ok"]) for r in records])
         return cell
 
     @classmethod
@@ -201,10 +199,6 @@ def _fingerprint(settings: Any, rows: Rows, env: Any) -> dict[str, Any]:
         "test_fraction": settings.test_fraction if settings.source else None,
         "source_limit": settings.source_limit if settings.source else None,
     }
-
-
-def _mean(values: Sequence[float]) -> float:
-    return float(sum(values) / len(values)) if values else 0.0
 
 
 Rows = dict[int, list[dict[str, Any]]]

@@ -23,6 +23,8 @@ from mem1_hf.task_env import (
     StepItem,
     Task,
     TaskEnvironment,
+    fmt_number,
+    mean,
     register_family,
 )
 
@@ -30,10 +32,6 @@ from mem1_hf.task_env import (
 WEBSHOP_MAX_TURNS = 10
 #: the goal splits of WebShop
 SPLITS = ("train", "test", "human", "all")
-
-
-def _fmt(value: float, digits: int = 2) -> str:
-    return f"{value:.{digits}f}"
 
 
 REPORT = ReportSpec(
@@ -44,13 +42,13 @@ REPORT = ReportSpec(
             None,
             None,
             (
-                ("Avg reward", lambda c: _fmt(c["reward"], 3)),
-                ("Success", lambda c: _fmt(c["success_rate"], 3)),
-                ("Peak (×10²)", lambda c: _fmt(c["peak_tokens"] / 100)),
-                ("Dep. (×10⁶)", lambda c: _fmt(c["dependency"] / 1e6)),
-                ("Time (s)", lambda c: _fmt(c["time_s"])),
-                ("invalid", lambda c: _fmt(c["invalid_rate"], 3)),
-                ("turns", lambda c: _fmt(c["turns"], 1)),
+                ("Avg reward", lambda c: fmt_number(c["reward"], 3)),
+                ("Success", lambda c: fmt_number(c["success_rate"], 3)),
+                ("Peak (×10²)", lambda c: fmt_number(c["peak_tokens"] / 100)),
+                ("Dep. (×10⁶)", lambda c: fmt_number(c["dependency"] / 1e6)),
+                ("Time (s)", lambda c: fmt_number(c["time_s"])),
+                ("invalid", lambda c: fmt_number(c["invalid_rate"], 3)),
+                ("turns", lambda c: fmt_number(c["turns"], 1)),
                 ("ctx-limit", lambda c: str(c["context_limit_stops"])),
                 ("episodes", lambda c: str(c["n_tasks"])),
             ),
@@ -129,10 +127,9 @@ class WebShopTaskEnv(TaskEnvironment):
 
     @classmethod
     def summarize(cls, records: Sequence[dict[str, Any]]) -> dict[str, float]:
-        n = len(records) or 1
         return {
-            "reward": sum(r["reward"] for r in records) / n,
-            "success_rate": sum(float(r["success"]) for r in records) / n,
+            "reward": mean([r["reward"] for r in records]),
+            "success_rate": mean([float(r["success"]) for r in records]),
         }
 
     @classmethod
