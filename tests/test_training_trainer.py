@@ -294,11 +294,11 @@ def test_reward_follows_the_scoring_options(tokenizer, hotpot_env):
     from mem1_hf.loop import AgentLoop, LoopConfig
     from mem1_hf.policy import ScriptedPolicy
     from mem1_hf.task_env import Task, as_task_env
-    from mem1_hf.training.rollout import outcome_reward
+    from mem1_hf.training.rollout import score_reward
 
     task = Task("t", ["Who founded Yale?", "When?"], golds=[["Elihu Yale"], ["1701"]])
     policy = ScriptedPolicy(tokenizer, {"0:t": ["<think>one answer only</think><answer>Elihu Yale</answer>"]})
     task_env = as_task_env(hotpot_env, "mem1-qa", 1)
     trajectory = AgentLoop(policy, task_env, LoopConfig(max_turns=2)).run([task])[0]
-    assert outcome_reward(task_env, trajectory, "em") == 0.0  # one answer for two questions: 0
-    assert outcome_reward(task_env, trajectory, "em", count_rule=False) == 0.5
+    assert score_reward(task_env.score(trajectory), "em") == 0.0  # one answer for two questions: 0
+    assert score_reward(task_env.score(trajectory, count_rule=False), "em") == 0.5

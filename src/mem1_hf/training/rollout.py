@@ -47,13 +47,11 @@ def tasks_from_dataset(dataset, env=None) -> list[Task]:
     )
 
 
-def outcome_reward(
-    task_env: TaskEnvironment, trajectory: Trajectory, metric: str = "em", **score_options
-) -> float:
-    """The family's score of a finished trajectory as a reward: EM or F1 averaged over the task's
-    objectives (QA; 0 when unanswered or the answer count is wrong, unless ``score_options`` turn
-    the count rule off, as MEM1's training reward does), or the environment's reward."""
-    scores = task_env.score(trajectory, **score_options)
+def score_reward(scores: dict, metric: str = "em") -> float:
+    """A family's scores of one trajectory (:meth:`TaskEnvironment.score`) as a reward: ``metric``
+    (QA: EM or F1 averaged over the objectives; 0 when unanswered or the answer count is wrong,
+    unless the score options turn the count rule off, as MEM1's training reward does) when the
+    family reports it, else its ``reward`` (WebShop)."""
     return float(scores[metric] if metric in scores else scores.get("reward") or 0.0)
 
 

@@ -55,7 +55,7 @@ from mem1_hf.training.config import MEM1PPOConfig
 from mem1_hf.training.forward import TokenValues, action_logprobs, action_values
 from mem1_hf.training.packing import collate, sequences_for, steps_from_turns
 from mem1_hf.training.ppo_loss import ppo_objective
-from mem1_hf.training.rollout import outcome_reward, rollout, tasks_from_dataset, valid_action_rate
+from mem1_hf.training.rollout import rollout, score_reward, tasks_from_dataset, valid_action_rate
 
 MASKED_ATTENTION = ("sdpa", "eager")
 
@@ -147,7 +147,6 @@ class MEM1PPOTrainer(PPOTrainer):
             )
         self.args = args
         self.processing_class = processing_class
-        self.env = env
         self.reward_funcs = list(reward_funcs) if reward_funcs else None
         self.score_options = dict(score_options or {})
         self.pad_id = (
@@ -360,10 +359,11 @@ class MEM1PPOTrainer(PPOTrainer):
                 trajectories = rollout(unwrapped, self.processing_class, self.task_env, repeated, args)
         return repeated, trajectories
 
-    def _reward(self, trajectory, task: Task) -> float:
+    def _reward(self, trajectory, task: Task, judged: dict) -> float:
+        """``judged``: the family's scores of ``trajectory`` (computed once per trajectory)."""
         if self.reward_funcs is not None:
             return float(sum(f(trajectory, task) for f in self.reward_funcs))
-        return outcome_reward(self.task_env, trajectory, self.args.reward_metric, **self.score_options)
+        return score_reward(judged, self.args.reward_metric)
 
     def _gather_mean(self, values: list[float]) -> float:
         local = torch.tensor([sum(values), float(len(values))], device=self.accelerator.device)
@@ -378,8 +378,10 @@ class MEM1PPOTrainer(PPOTrainer):
         rollout_time = time.perf_counter() - started
         # 2. score ----------------------------------------------------------------------------------
         valid = [valid_action_rate(t) for t in trajectories]
+        judged = [self.task_env.score(t, **self.score_options) for t in trajectories]
         scores = [
-            self._reward(t, task) + args.format_reward * v for t, task, v in zip(trajectories, tasks, valid)
+            self._reward(t, task, j) + args.format_reward * v
+            for t, task, j, v in zip(trajectories, tasks, judged, valid)
         ]
         # trajectories that never acted (a prompt beyond the context window) carry no tokens to train
         keep = [i for i, t in enumerate(trajectories) if t.turns]
@@ -460,11 +462,12 @@ class MEM1PPOTrainer(PPOTrainer):
                         cat(self._forward(seqs, self.values, values=True, grad=True)) if self.values else None
                     )
                     ref = [ref_logprobs[k] for k in chunk]
+                    chunk_old = cat([old_logprobs[k] for k in chunk])
                     out = ppo_objective(
                         cat(new_lp),
-                        cat([old_logprobs[k] for k in chunk]),
+                        chunk_old,
                         cat([advantages[k] for k in chunk]),
-                        torch.ones(sum(old_logprobs[k].shape[0] for k in chunk), device=acc.device),
+                        torch.ones_like(chunk_old),  # every target is an action token
                         args.cliprange,
                         new_values=new_values,
                         old_values=cat([old_values[k] for k in chunk]) if self.values else None,
@@ -480,7 +483,7 @@ class MEM1PPOTrainer(PPOTrainer):
                     for key, value in out.items():
                         sums[key] += value.item()
                     sums["entropy_sum"] += cat(entropy).sum().item()
-                    tokens_seen += sum(old_logprobs[k].shape[0] for k in chunk)
+                    tokens_seen += chunk_old.numel()
                 # one optimizer step per mini-batch, whatever the micro-batching
                 if args.max_grad_norm and args.max_grad_norm > 0:
                     sums["grad_norm"] += float(
@@ -500,10 +503,9 @@ class MEM1PPOTrainer(PPOTrainer):
         # 6. metrics (TRL's names plus the multi-turn ones) ---------------------------------------
         updates = args.num_ppo_epochs * args.num_mini_batches
         denom = max(tokens_seen, 1.0)
-        scores_t = [scores[i] for i in range(len(trajectories))]
         metrics = {
-            "objective/scores": self._gather_mean(scores_t),
-            "objective/rlhf_reward": self._gather_mean(scores_t),
+            "objective/scores": self._gather_mean(scores),
+            "objective/rlhf_reward": self._gather_mean(scores),
             "objective/kl": self._gather_mean([k.sum().item() for k in kls]),
             "objective/entropy": self._gather_mean([sums["entropy_sum"] / denom]),
             "policy/approxkl_avg": self._gather_mean([sums["approxkl_sum"] / denom]),
@@ -528,14 +530,10 @@ class MEM1PPOTrainer(PPOTrainer):
             metrics["val/clipfrac_avg"] = self._gather_mean([sums["vf_clipfrac_sum"] / denom])
         if "kl_loss_sum" in sums:
             metrics["loss/kl_avg"] = self._gather_mean([sums["kl_loss_sum"] / denom])
-        qa = [(t, task) for t, task in zip(trajectories, tasks) if task.golds is not None]
+        qa = [j for j in judged if "em" in j]  # QA families report EM/F1; WebShop a reward
         if qa:
-            metrics["rollout/em"] = self._gather_mean(
-                [outcome_reward(self.task_env, t, "em", **self.score_options) for t, _ in qa]
-            )
-            metrics["rollout/f1"] = self._gather_mean(
-                [outcome_reward(self.task_env, t, "f1", **self.score_options) for t, _ in qa]
-            )
+            metrics["rollout/em"] = self._gather_mean([j["em"] for j in qa])
+            metrics["rollout/f1"] = self._gather_mean([j["f1"] for j in qa])
         metrics["update/seconds"] = time.perf_counter() - started
         return metrics
 
