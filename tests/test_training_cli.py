@@ -61,10 +61,9 @@ def workdir(tmp_path_factory, tokenizer):
     return root
 
 
-def test_mem1_train_runs_saves_and_resumes(workdir):
-    out = workdir / "run"
-    common = [
-        "train",
+def _train_args(workdir, out) -> list:
+    """The YAML config on the composed data and the tiny model, writing to ``out``."""
+    return [
         "--config",
         CONFIG,
         "--data",
@@ -73,10 +72,12 @@ def test_mem1_train_runs_saves_and_resumes(workdir):
         workdir / "tiny",
         "--output_dir",
         out,
-        "--save_steps",
-        1,
-        *SMALL,
     ]
+
+
+def test_mem1_train_runs_saves_and_resumes(workdir):
+    out = workdir / "run"
+    common = ["train", *_train_args(workdir, out), "--save_steps", 1, *SMALL]
     first = _mem1(*common, "--max_steps", 1)
     assert first.returncode == 0, first.stderr[-2000:]
     assert (out / "adapter_model.safetensors").is_file()
@@ -99,14 +100,7 @@ def test_accelerate_launch_two_cpu_processes(workdir):
         ROOT / "configs" / "accelerate" / "cpu_multi_process.yaml",
         "-m",
         "mem1_hf.train",
-        "--config",
-        CONFIG,
-        "--data",
-        workdir / "data",
-        "--model_name_or_path",
-        workdir / "tiny",
-        "--output_dir",
-        out,
+        *_train_args(workdir, out),
         "--max_steps",
         2,
         *SMALL,
@@ -129,19 +123,7 @@ def test_accelerate_launch_two_cpu_processes(workdir):
     ],
 )
 def test_user_mistakes_are_one_error_line(workdir, args, message):
-    done = _mem1(
-        "train",
-        "--config",
-        CONFIG,
-        "--data",
-        workdir / "data",
-        "--model_name_or_path",
-        workdir / "tiny",
-        "--output_dir",
-        workdir / "bad",
-        *args,
-        timeout=300,
-    )
+    done = _mem1("train", *_train_args(workdir, workdir / "bad"), *args, timeout=300)
     assert done.returncode == 2
     lines = [line for line in done.stderr.strip().splitlines() if line.startswith("error:")]
     assert lines and message in lines[-1], done.stderr[-1500:]
