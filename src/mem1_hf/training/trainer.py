@@ -47,6 +47,7 @@ from transformers.trainer_callback import CallbackHandler, ExportableState, Prin
 from trl.experimental.ppo import PPOTrainer
 from trl.experimental.ppo.ppo_trainer import OnlineTrainerState
 from trl.models.utils import unwrap_model_for_generation
+from trl.trainer.utils import disable_dropout_in_model
 
 from mem1_hf.errors import Mem1InputError
 from mem1_hf.task_env import Task, as_task_env
@@ -66,12 +67,6 @@ def _is_peft(model) -> bool:
     except ImportError:  # peft is a dependency, but keep the trainer importable without it
         return False
     return isinstance(model, PeftModel)
-
-
-def _disable_dropout(model: torch.nn.Module) -> None:
-    for module in model.modules():
-        if isinstance(module, torch.nn.Dropout):
-            module.p = 0.0
 
 
 class MEM1PPOTrainer(PPOTrainer):
@@ -181,7 +176,7 @@ class MEM1PPOTrainer(PPOTrainer):
             self.ref_model = copy.deepcopy(model)
         for module in (model, value_model, self.ref_model):
             if module is not None:
-                _disable_dropout(module)
+                disable_dropout_in_model(module)
         if self.ref_model is not None:
             self.ref_model.eval().requires_grad_(False)
         if args.gradient_checkpointing:
