@@ -21,7 +21,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo serve test lint space cards clean
+.PHONY: setup demo serve test lint space cards clean train-default eval-default
 
 setup: $(VENV)/.installed
 
@@ -53,6 +53,14 @@ serve: $(DEMO)/corpus.jsonl
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
+
+# Reproduce the shipped default agent from scratch (expert data, SFT, GRPO x 2 seeds; ~2 h on
+# 2 CPU cores; resumable) into runs/default and src/mem1_hf/adapters/, then its held-out tables.
+train-default: $(VENV)/.installed
+	SHARED_DATA=$(SHARED_DATA) bash scripts/train_default.sh
+
+eval-default: $(VENV)/.installed
+	bash scripts/eval_default.sh
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests benchmarks

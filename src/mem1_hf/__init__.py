@@ -8,6 +8,8 @@ Example:
     >>> import mem1_hf  # doctest: +SKIP
     >>> from transformers import pipeline  # doctest: +SKIP
     >>> agent = pipeline("mem1-agent", model=path, env=env)  # doctest: +SKIP
+    >>> # the trained default agent, offline (SmolLM2-135M-Instruct + the shipped adapter)
+    >>> agent = pipeline("mem1-agent", model=str(mem1_hf.default_agent_path()), env=env)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from mem1_hf._lazy import call_when_imported
+from mem1_hf.defaults import default_agent_path
 from mem1_hf.errors import Mem1EnvironmentError, Mem1InputError
 from mem1_hf.version import __version__
 
@@ -37,4 +40,11 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'mem1_hf' has no attribute {name!r}")
 
 
-__all__ = ["MEM1Pipeline", "Mem1EnvironmentError", "Mem1InputError", "__version__", "register_pipeline"]
+__all__ = [
+    "MEM1Pipeline",
+    "Mem1EnvironmentError",
+    "Mem1InputError",
+    "__version__",
+    "default_agent_path",
+    "register_pipeline",
+]

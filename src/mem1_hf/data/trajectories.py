@@ -312,7 +312,10 @@ def run(args: argparse.Namespace, model=None, tokenizer=None) -> dict[str, Any]:
 
             model, tokenizer = load_model(args.model, device=args.device)
         else:
-            tokenizer = AutoTokenizer.from_pretrained(args.model or default_model_path())
+            spec = args.model  # the expert only counts tokens: every default shares the base tokenizer
+            tokenizer = AutoTokenizer.from_pretrained(
+                default_model_path() if spec in (None, "default", "base") else spec
+            )
     settings["tokenizer"] = str(args.model or "SmolLM2-135M-Instruct")
     if args.do_sample:
         import torch
@@ -441,7 +444,11 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--split", default="train", help="split of --data (default train)")
     p.add_argument("--out", required=True, help="output dataset folder (resumed if it exists)")
     p.add_argument("--policy", choices=("expert", "model"), default="expert")
-    p.add_argument("--model", default=None, help="--policy model: path or Hub id (default: offline SmolLM2)")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="--policy model: path, Hub id, adapter, 'default' (the trained agent, the default) or 'base'",
+    )
     p.add_argument("--objectives", default=None, help="e.g. 1,2,4 (default: all in --data)")
     p.add_argument("--limit", type=int, default=None, help="tasks per objective count")
     p.add_argument("--mode", choices=MODES, default="mem1")

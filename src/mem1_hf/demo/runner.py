@@ -1,9 +1,9 @@
 """What the demo runs, without any UI: the model, the corpus, example tasks, streamed runs.
 
 * :func:`resolve_model` — the one place that decides which checkpoint the demo loads:
-  ``$MEM1_MODEL`` (any local checkpoint, adapter or Hub id), else the project's trained default
-  adapter once it exists (:func:`mem1_hf.defaults.default_adapter_path`), else the offline base
-  model. A new adapter is picked up with no code change.
+  ``$MEM1_MODEL`` (any local checkpoint, adapter or Hub id, or ``base``), else the trained default
+  agent: the base model + the adapter shipped in the package, merged once into the cache
+  (:func:`mem1_hf.defaults.default_agent_path`). A retrained adapter is picked up with no code change.
 * :func:`demo_env` / :func:`example_tasks` — the BM25 corpus and composed example tasks with
   gold answers (``$MEM1_DEMO_CORPUS`` / ``$MEM1_DEMO_EXAMPLES``, else files next to the Space's
   ``app.py``, else built from the HotpotQA dev file in the shared data).
@@ -56,19 +56,16 @@ def hotpot_dev_file() -> Path:
 
 
 def resolve_model(spec: str | None = None) -> str:
-    """The checkpoint the demo runs: ``spec``, ``$MEM1_MODEL``, the default adapter, the base model.
+    """The checkpoint the demo runs: ``spec``, else ``$MEM1_MODEL``, else the trained default agent
+    (``base`` names the untrained base model; :func:`mem1_hf.defaults.resolve_model_spec`).
 
     Example:
         >>> resolve_model("Mem-Lab/Qwen2.5-7B-RL-RAG-Q2-EM-Release")
         'Mem-Lab/Qwen2.5-7B-RL-RAG-Q2-EM-Release'
     """
-    from mem1_hf.defaults import default_adapter_path, default_model_path
+    from mem1_hf.defaults import resolve_model_spec
 
-    spec = spec or os.environ.get(MODEL_ENV)
-    if spec:
-        return spec
-    adapter = default_adapter_path()
-    return str(adapter) if adapter is not None else str(default_model_path())
+    return resolve_model_spec(spec or os.environ.get(MODEL_ENV))
 
 
 def _first_existing(*paths: Path | None) -> Path | None:

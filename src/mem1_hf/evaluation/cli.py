@@ -229,7 +229,11 @@ def _policy_factory(plan: EvalPlan, model: Any, tokenizer: Any) -> PolicyFactory
 
             from mem1_hf.defaults import default_model_path
 
-            tokenizer = AutoTokenizer.from_pretrained(plan.model.model or default_model_path())
+            # every default checkpoint shares the base model's tokenizer: no merge needed here
+            spec = plan.model.model
+            tokenizer = AutoTokenizer.from_pretrained(
+                default_model_path() if spec in (None, "default", "base") else spec
+            )
         return lambda task_env, config: task_env.expert_policy(tokenizer, config.max_turns)
     from mem1_hf.policy import ModelPolicy
 

@@ -232,7 +232,8 @@ def run_sft(config: QASFTConfig, model=None, tokenizer=None, rows=None):
     """Train, save the adapter + tokenizer (+ merged model) and ``sft_summary.json``; return the trainer."""
     started = time.perf_counter()
     trainer = build_trainer(config, model, tokenizer, rows)
-    result = trainer.train()
+    # TrainingArguments' resume_from_checkpoint: an interrupted run continues from its checkpoint
+    result = trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
     out = Path(config.output_dir)
     trainer.save_model(str(out))
     trainer.processing_class.save_pretrained(str(out))

@@ -1,0 +1,177 @@
+"""Held-out results of the default agent's recipe (scripts/eval_default.sh) as tables, JSON and a PNG.
+
+Reads ``RUNS/eval/<model>/<mode>-<n>obj/trajectories.jsonl`` (one `mem1 eval` run per model, mode
+and objective count) and the GRPO runs' ``RUNS/rl-seed*/checkpoint-*/trainer_state.json``; prints
+the markdown tables of docs/training.md and one JSON line; draws the learning curve.
+
+    python benchmarks/default_agent_report.py --runs runs/default --png docs/default_agent_learning_curve.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+MODELS = {"base": "base (untrained)", "sft": "SFT", "rl-seed0": "SFT+RL seed 0", "rl-seed1": "SFT+RL seed 1"}
+
+
+def read_cell(folder: Path) -> dict[str, Any] | None:
+    """The numbers of one eval run: per-task means over ``trajectories.jsonl``."""
+    path = folder / "trajectories.jsonl"
+    if not path.is_file():
+        return None
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if not records:
+        return None
+    turns = sum(r["n_turns"] for r in records)
+
+    def avg(key):
+        return statistics.fmean(r[key] for r in records)
+
+    return {
+        "tasks": len(records),
+        "em_sum": avg("em_sum"),
+        "em": avg("em"),
+        "f1_sum": avg("f1_sum"),
+        "f1": avg("f1"),
+        "valid": 1 - sum(r["invalid_actions"] for r in records) / turns,
+        "searches": statistics.fmean(sum(t["action"] == "search" for t in r["turns"]) for r in records),
+        "answered": sum(any(t["action"] == "answer" for t in r["turns"]) for r in records),
+        "peak_tokens": avg("peak_tokens"),
+        "time_s": avg("time_s"),
+    }
+
+
+def cells(runs: Path) -> dict[tuple[str, str, int], dict[str, Any]]:
+    out = {}
+    for folder in sorted((runs / "eval").glob("*/*-*obj")):
+        mode, n = folder.name.rsplit("-", 1)
+        cell = read_cell(folder)
+        if cell is not None:
+            out[(folder.parent.name, mode, int(n.removesuffix("obj")))] = cell
+    return out
+
+
+def main_table(found: dict) -> list[str]:
+    lines = [
+        "| model | objectives | tasks | EM (sum) | EM (mean) | F1 (sum) | F1 (mean) | valid actions | "
+        "searches / task | answered | peak tokens | s / task |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for model, label in MODELS.items():
+        for (m, mode, n), c in sorted(found.items(), key=lambda kv: kv[0][2]):
+            if m == model and mode == "mem1":
+                lines.append(
+                    f"| {label} | {n} | {c['tasks']} | {c['em_sum']:.3f} | {c['em']:.3f} | {c['f1_sum']:.3f} | "
+                    f"{c['f1']:.3f} | {c['valid']:.3f} | {c['searches']:.2f} | {c['answered']}/{c['tasks']} | "
+                    f"{c['peak_tokens']:.0f} | {c['time_s']:.1f} |"
+                )
+    return lines
+
+
+def mode_table(found: dict, model: str = "rl-seed0") -> list[str]:
+    lines = [
+        "| objectives | mem1 EM (mean) | full_context EM (mean) | mem1 peak tokens | full_context peak tokens | "
+        "peak ratio (mem1 / full) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for n in sorted({k[2] for k in found if k[0] == model}):
+        a, b = found.get((model, "mem1", n)), found.get((model, "full_context", n))
+        if a and b:
+            lines.append(
+                f"| {n} | {a['em']:.3f} | {b['em']:.3f} | {a['peak_tokens']:.0f} | {b['peak_tokens']:.0f} | "
+                f"{a['peak_tokens'] / b['peak_tokens']:.2f} |"
+            )
+    return lines
+
+
+def training_logs(runs: Path) -> dict[str, list[dict[str, Any]]]:
+    """Each seed's per-step log (the newest checkpoint's trainer_state.json)."""
+    out = {}
+    for run in sorted(runs.glob("rl-seed*")):
+        states = sorted(
+            run.glob("checkpoint-*/trainer_state.json"), key=lambda p: int(p.parent.name.split("-")[1])
+        )
+        if states:
+            out[run.name] = [
+                e for e in json.loads(states[-1].read_text())["log_history"] if "rollout/em" in e
+            ]
+    return out
+
+
+def heldout_curve(runs: Path, seed_run: str, n: int = 2) -> list[tuple[int, float]]:
+    """Held-out EM at step 0 (the SFT model) and at each evaluated checkpoint of one seed."""
+    points = []
+    sft = read_cell(runs / "eval" / "sft" / f"mem1-{n}obj")
+    if sft:
+        points.append((0, sft["em"]))
+    for folder in sorted((runs / "eval").glob(f"{seed_run}-step*")):
+        cell = read_cell(folder / f"mem1-{n}obj")
+        if cell:
+            points.append((int(folder.name.rsplit("step", 1)[1]), cell["em"]))
+    final = read_cell(runs / "eval" / seed_run / f"mem1-{n}obj")
+    logs = training_logs(runs).get(seed_run) or []
+    if final and logs:
+        points.append((int(logs[-1]["step"]), final["em"]))
+    return sorted(set(points))
+
+
+def plot(runs: Path, png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    logs = training_logs(runs)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for name, entries in logs.items():
+        steps = [e["step"] for e in entries]
+        axes[0].plot(
+            steps, [e["rollout/em"] for e in entries], marker="o", label=f"{name} EM (train rollouts)"
+        )
+        axes[0].plot(
+            steps, [e["rollout/valid_action_rate"] for e in entries], ls="--", label=f"{name} valid actions"
+        )
+        curve = heldout_curve(runs, name)
+        if curve:
+            axes[1].plot(*zip(*curve), marker="s", label=name)
+    axes[0].set(xlabel="GRPO step", ylabel="per-step mean", title="Training rollouts (2 objectives, sampled)")
+    axes[1].set(
+        xlabel="GRPO step (0 = SFT)",
+        ylabel="EM (per-objective mean)",
+        title="Held-out EM, 2 objectives, greedy",
+    )
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", default="runs/default")
+    parser.add_argument("--png", default="docs/default_agent_learning_curve.png")
+    args = parser.parse_args()
+    runs = Path(args.runs)
+    found = cells(runs)
+    print("\n".join(main_table(found)) + "\n")
+    print("\n".join(mode_table(found)) + "\n")
+    gains = {}
+    for seed in ("rl-seed0", "rl-seed1"):
+        a, b = found.get((seed, "mem1", 2)), found.get(("sft", "mem1", 2))
+        if a and b:
+            gains[seed] = a["em"] - b["em"]
+    curves = {name: heldout_curve(runs, name) for name in training_logs(runs)}
+    print(json.dumps({"rl_gain_em_2obj": gains, "heldout_curves": curves}))
+    if training_logs(runs):
+        plot(runs, Path(args.png))
+        print(f"wrote {args.png}")
+
+
+if __name__ == "__main__":
+    main()

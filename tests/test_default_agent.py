@@ -1,0 +1,90 @@
+"""The shipped default agent: SmolLM2-135M-Instruct + the trained adapter in the package.
+
+Resolution (``defaults.resolve_model_spec``): no model / ``default`` → base + adapter merged once
+into the cache; ``base`` → the untrained base; the adapter folder itself loads offline onto the
+local base though it names the base by Hub id. The demo's first turn with it is a valid search.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM
+
+from mem1_hf.defaults import (
+    DEFAULT_BASE_HUB_ID,
+    PACKAGED_ADAPTER,
+    default_adapter_path,
+    default_agent_path,
+    resolve_model_spec,
+)
+from mem1_hf.model_loading import load_model
+
+pytestmark = pytest.mark.skipif(
+    default_adapter_path() is None, reason="no adapter shipped in src/mem1_hf/adapters (make train-default)"
+)
+
+
+@pytest.fixture
+def fresh_home(tmp_path, monkeypatch, default_path):
+    """An empty MEM1_HF_HOME holding only the converted base model (no merged agent yet)."""
+    monkeypatch.setenv("MEM1_HF_HOME", str(tmp_path))
+    monkeypatch.delenv("MEM1_MODEL", raising=False)
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / default_path.name).symlink_to(default_path)
+    return tmp_path
+
+
+def test_shipped_adapter_is_small_and_names_its_hub_base():
+    config = json.loads((PACKAGED_ADAPTER / "adapter_config.json").read_text())
+    assert config["peft_type"] == "LORA" and config["base_model_name_or_path"] == DEFAULT_BASE_HUB_ID
+    size = sum(f.stat().st_size for f in PACKAGED_ADAPTER.iterdir())
+    assert size <= 16 * 2**20, f"the shipped adapter is {size / 2**20:.1f} MB (limit 16 MB)"
+
+
+def test_default_resolves_to_base_plus_adapter_merged_once(fresh_home, default_path):
+    path = default_agent_path()
+    assert path == fresh_home / "models" / "mem1-smollm2-135m"
+    assert resolve_model_spec(None) == resolve_model_spec("default") == str(path)
+    assert resolve_model_spec("base") == str(fresh_home / "models" / default_path.name)
+    assert resolve_model_spec("org/other") == "org/other"
+    # the merged weights are the base's plus the adapter's B·A (alpha / r scale), module by module
+    merged = load_file(str(path / "model.safetensors"))
+    base = load_file(str(default_path / "model.safetensors"))
+    adapter = load_file(str(PACKAGED_ADAPTER / "adapter_model.safetensors"))
+    config = json.loads((PACKAGED_ADAPTER / "adapter_config.json").read_text())
+    scale = config["lora_alpha"] / config["r"]
+    name = "model.layers.0.self_attn.q_proj.weight"
+    a = adapter["base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"].float()
+    b = adapter["base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight"].float()
+    torch.testing.assert_close(merged[name], base[name] + scale * b @ a, atol=1e-5, rtol=1e-5)
+    assert (merged[name] - base[name]).abs().max() > 1e-3  # the adapter is not a no-op
+    # merged once: a second call reuses the cached folder
+    stamp = os.stat(path / "model.safetensors").st_mtime_ns
+    assert default_agent_path() == path and os.stat(path / "model.safetensors").st_mtime_ns == stamp
+
+
+def test_the_adapter_folder_loads_offline_like_the_merged_default(fresh_home):
+    ids = torch.tensor([[1, 504, 3158, 314, 260, 3593, 30]])
+    via_adapter, _ = load_model(str(PACKAGED_ADAPTER))
+    merged = AutoModelForCausalLM.from_pretrained(default_agent_path(), dtype=torch.float32).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(via_adapter(ids).logits, merged(ids).logits, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_demo_first_turn_with_the_shipped_adapter_is_a_valid_search(fresh_home):
+    """The real trained model in the demo's runner: its first action is a well-formed search."""
+    from mem1_hf.demo.runner import DemoRunner
+
+    runner = DemoRunner.from_env()
+    assert runner.model_name == str(default_agent_path())
+    question = "What government position was held by the woman who portrayed Corliss Archer in the film Kiss and Tell?"
+    *_, final = runner.stream([question], ["mem1"], max_turns=1)
+    turn = final.runs["mem1"].turns[0]
+    assert turn["action"] == "search", turn
+    assert turn["query"].strip() and "<" not in turn["query"]
