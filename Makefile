@@ -43,7 +43,7 @@ $(DEMO)/index/mem1_index.json: $(DEMO)/corpus.jsonl
 	$(VENV)/bin/mem1 index --corpus $< --out $(DEMO)/index --retriever bm25
 
 demo: $(DEMO)/index/mem1_index.json
-	$(VENV)/bin/mem1 run --index $(DEMO)/index --max-turns 6 --max-new-tokens 160 \
+	$(VENV)/bin/mem1 run --index $(DEMO)/index --max-turns 6 --max-new-tokens 128 --topk 2 --max-obs-tokens 160 \
 		"Who is older, Annie Morton or Terry Richardson?" \
 		"What government position was held by the woman who portrayed Corliss Archer in the film Kiss and Tell?"
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from transformers import pipeline
 
@@ -18,16 +16,18 @@ from mem1_hf.demo.runner import (
 from mem1_hf.errors import Mem1InputError
 
 
-def test_resolve_model_prefers_env_then_adapter_then_base(tmp_path, monkeypatch, default_path):
+def test_resolve_model_prefers_argument_then_env_then_the_default_agent(tmp_path, monkeypatch, default_path):
+    from mem1_hf.defaults import default_agent_path
+
     monkeypatch.setenv("MEM1_HF_HOME", str(tmp_path))
     monkeypatch.delenv("MEM1_MODEL", raising=False)
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / default_path.name).symlink_to(default_path)  # the converted base model
+    # no model named: the trained default agent (base + shipped adapter, merged into the cache)
+    assert resolve_model() == str(default_agent_path())
+    assert resolve_model().startswith(str(tmp_path / "models"))
+    monkeypatch.setenv("MEM1_MODEL", "base")  # the untrained base, for comparison
     assert resolve_model() == str(tmp_path / "models" / default_path.name)
-    adapter = tmp_path / "adapters" / "mem1-smollm2-135m"
-    adapter.mkdir(parents=True)
-    (adapter / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA"}))
-    assert resolve_model() == str(adapter)  # a trained default adapter is picked up, no code change
     monkeypatch.setenv("MEM1_MODEL", "org/some-mem1-checkpoint")
     assert resolve_model() == "org/some-mem1-checkpoint"
     assert resolve_model("explicit/path") == "explicit/path"

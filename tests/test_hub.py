@@ -299,6 +299,7 @@ def test_adapter_push_loads_through_peft(default_path, tmp_path):
     peft_model.save_pretrained(adapter)
     AutoTokenizer.from_pretrained(default_path).save_pretrained(adapter)
     (adapter / "optimizer.pt").write_bytes(b"training state")  # never published
+    (adapter / "TRAINING.md").write_text("Trained by `make train-default` in 97 minutes.\n")  # -> the card
     ids = torch.tensor([[1, 504, 3458, 314, 260]])
     with torch.no_grad():
         want = peft_model(ids).logits
@@ -331,6 +332,8 @@ def test_adapter_push_loads_through_peft(default_path, tmp_path):
     config = json.loads((out / "adapter_config.json").read_text())
     assert config["base_model_name_or_path"] == DEFAULT_BASE_HUB_ID
     assert not (out / "optimizer.pt").exists() and not (out / "config.json").exists()
+    assert not (out / "TRAINING.md").exists()
+    assert "## Training\n\nTrained by `make train-default` in 97 minutes." in (out / "README.md").read_text()
     from huggingface_hub import ModelCard
 
     card = ModelCard.load(out / "README.md")

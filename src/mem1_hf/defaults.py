@@ -110,6 +110,8 @@ def default_model_path() -> Path:
 #: the trained default MEM1 agent: a LoRA adapter on SmolLM2-135M-Instruct shipped inside the package
 DEFAULT_ADAPTER_NAME = "mem1-smollm2-135m"
 PACKAGED_ADAPTER = Path(__file__).resolve().parent / "adapters" / DEFAULT_ADAPTER_NAME
+#: the search settings the default agent was trained and evaluated with (the demo uses them too)
+DEFAULT_AGENT_TOPK, DEFAULT_AGENT_MAX_OBS_TOKENS = 2, 160
 #: ``--model`` spellings: the trained default agent, and the untrained base model for comparison
 DEFAULT_SPEC, BASE_SPEC = "default", "base"
 

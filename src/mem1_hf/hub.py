@@ -35,7 +35,16 @@ from mem1_hf.errors import Mem1InputError
 
 REPO_TYPES = {"dataset": "dataset", "model": "model", "space": "space"}
 # training leftovers that never belong in a published checkpoint
-_SKIP_FILES = {"optimizer.pt", "scheduler.pt", "training_args.bin", "trainer_state.json", "scaler.pt"}
+#: a checkpoint's notes on how it was trained: the card's "Training" section (not copied as a file)
+TRAINING_NOTES = "TRAINING.md"
+_SKIP_FILES = {
+    "optimizer.pt",
+    "scheduler.pt",
+    "training_args.bin",
+    "trainer_state.json",
+    "scaler.pt",
+    TRAINING_NOTES,
+}
 _SKIP_PREFIXES = ("rng_state", "checkpoint-", "global_step", "events.out", ".")
 
 
@@ -193,6 +202,7 @@ def build_model_folder(
         datasets=list(datasets or []),
         eval_summary=eval_summary,
         note=note,
+        training=(checkpoint / TRAINING_NOTES).read_text() if (checkpoint / TRAINING_NOTES).is_file() else "",
     )
     card = validate_model_card(render_model_card(info))
     card.save(str(out / "README.md"))

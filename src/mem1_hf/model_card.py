@@ -39,6 +39,8 @@ class ModelCardInfo:
             ``model-index`` and the card's table.
         eval_dataset: the Hub id (or name) of the evaluated data, for the ``model-index``.
         note: a paragraph shown under the table (e.g. "not trained yet").
+        training: Markdown for the card's "Training" section (recipe, data, time, results, limits);
+            ``mem1 push model`` takes it from the checkpoint's ``TRAINING.md``.
     """
 
     repo_id: str
@@ -51,6 +53,7 @@ class ModelCardInfo:
     eval_summary: dict[str, Any] | None = None
     eval_dataset: str | None = None
     note: str = ""
+    training: str = ""
 
 
 def load_summary(path: str | Path) -> dict[str, Any]:
@@ -143,6 +146,7 @@ def render_model_card(info: ModelCardInfo, template: str | Path | None = None) -
         results=qa_results(info.eval_summary),
         eval_note=eval_note or "default settings",
         note=info.note,
+        training=info.training.strip(),
     )
     return str(card)
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mem1_hf.defaults import DEFAULT_AGENT_MAX_OBS_TOKENS, DEFAULT_AGENT_TOPK
 from mem1_hf.errors import Mem1InputError
 
 MODEL_ENV = "MEM1_MODEL"
@@ -188,11 +189,22 @@ class RunState:
 class DemoRunner:
     """Holds the loaded pipeline and environment; streams runs of tasks (one at a time)."""
 
-    def __init__(self, agent, env, model_name: str, max_new_tokens: int = 128):
+    def __init__(
+        self,
+        agent,
+        env,
+        model_name: str,
+        max_new_tokens: int = 128,
+        topk: int = DEFAULT_AGENT_TOPK,
+        max_obs_tokens: int = DEFAULT_AGENT_MAX_OBS_TOKENS,
+    ):
         self.agent = agent
         self.env = env
         self.model_name = model_name
         self.max_new_tokens = max_new_tokens
+        # documents per search and observation cut: what the default agent was trained with
+        self.topk = topk
+        self.max_obs_tokens = max_obs_tokens
         self._lock = threading.Lock()  # one generation at a time per loaded model
 
     @classmethod
@@ -257,6 +269,8 @@ class DemoRunner:
                     mode=mode,
                     max_turns=max_turns,
                     max_new_tokens=self.max_new_tokens,
+                    topk=self.topk,
+                    max_obs_tokens=self.max_obs_tokens,
                     on_turn=events.put,
                 )
                 events.put(out)
