@@ -18,12 +18,15 @@ from typing import Any
 MODELS = {"base": "base (untrained)", "sft": "SFT", "rl-seed0": "SFT+RL seed 0", "rl-seed1": "SFT+RL seed 1"}
 
 
-def read_cell(folder: Path) -> dict[str, Any] | None:
-    """The numbers of one eval run: per-task means over ``trajectories.jsonl``."""
+def read_records(folder: Path) -> list[dict[str, Any]]:
     path = folder / "trajectories.jsonl"
     if not path.is_file():
-        return None
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def summarize(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Per-task means of one eval run's records."""
     if not records:
         return None
     turns = sum(r["n_turns"] for r in records)
@@ -43,6 +46,14 @@ def read_cell(folder: Path) -> dict[str, Any] | None:
         "peak_tokens": avg("peak_tokens"),
         "time_s": avg("time_s"),
     }
+
+
+def read_cell(folder: Path, task_ids: set[str] | None = None) -> dict[str, Any] | None:
+    """The numbers of one eval run (``task_ids``: only those tasks)."""
+    records = read_records(folder)
+    if task_ids is not None:
+        records = [r for r in records if r["task_id"] in task_ids]
+    return summarize(records)
 
 
 def cells(runs: Path) -> dict[tuple[str, str, int], dict[str, Any]]:
@@ -72,18 +83,22 @@ def main_table(found: dict) -> list[str]:
     return lines
 
 
-def mode_table(found: dict, model: str = "rl-seed0") -> list[str]:
+def mode_table(runs: Path, model: str = "rl-seed0") -> list[str]:
+    """mem1 vs full_context on the same tasks (the full_context run's, a prefix of the mem1 run's)."""
     lines = [
-        "| objectives | mem1 EM (mean) | full_context EM (mean) | mem1 peak tokens | full_context peak tokens | "
-        "peak ratio (mem1 / full) |",
-        "|---|---|---|---|---|---|",
+        "| objectives | tasks | mem1 EM (mean) | full_context EM (mean) | mem1 peak tokens | "
+        "full_context peak tokens | peak ratio (mem1 / full) |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for n in sorted({k[2] for k in found if k[0] == model}):
-        a, b = found.get((model, "mem1", n)), found.get((model, "full_context", n))
-        if a and b:
+    for folder in sorted((runs / "eval" / model).glob("full_context-*obj"), key=lambda p: int(p.name[13:-3])):
+        full = read_records(folder)
+        ids = {r["task_id"] for r in full}
+        a = read_cell(runs / "eval" / model / folder.name.replace("full_context", "mem1"), ids)
+        b = summarize(full)
+        if a and b and a["tasks"] == b["tasks"]:
             lines.append(
-                f"| {n} | {a['em']:.3f} | {b['em']:.3f} | {a['peak_tokens']:.0f} | {b['peak_tokens']:.0f} | "
-                f"{a['peak_tokens'] / b['peak_tokens']:.2f} |"
+                f"| {folder.name[13:-3]} | {b['tasks']} | {a['em']:.3f} | {b['em']:.3f} | {a['peak_tokens']:.0f} | "
+                f"{b['peak_tokens']:.0f} | {a['peak_tokens'] / b['peak_tokens']:.2f} |"
             )
     return lines
 
@@ -160,7 +175,7 @@ def main() -> None:
     runs = Path(args.runs)
     found = cells(runs)
     print("\n".join(main_table(found)) + "\n")
-    print("\n".join(mode_table(found)) + "\n")
+    print("\n".join(mode_table(runs)) + "\n")
     gains = {}
     for seed in ("rl-seed0", "rl-seed1"):
         a, b = found.get((seed, "mem1", 2)), found.get(("sft", "mem1", 2))

@@ -235,7 +235,15 @@ def _cmd_run(args: argparse.Namespace) -> None:
     if bool(retrieval.corpus) == bool(retrieval.index):
         raise Mem1InputError("give the documents with --corpus C.jsonl or --index DIR (one of them)")
     env = retrieval.build()
-    model, tokenizer = from_args(ModelConfig, args).load()
+    model_config = from_args(ModelConfig, args)
+    offline = {
+        None: "the trained default agent (SmolLM2-135M-Instruct + the shipped MEM1 adapter)",
+        "default": "the trained default agent (SmolLM2-135M-Instruct + the shipped MEM1 adapter)",
+        "base": "the untrained base model (SmolLM2-135M-Instruct)",
+    }
+    if model_config.model in offline:  # say which offline model answers (stderr: --json stays clean)
+        print(f"model: {offline[model_config.model]}", file=sys.stderr)
+    model, tokenizer = model_config.load()
     agent = pipeline("mem1-agent", model=model, tokenizer=tokenizer, env=env, device=model.device)
     out = agent(args.questions, **asdict(loop), **asdict(policy))
     if args.json:

@@ -237,6 +237,7 @@ def run_sft(config: QASFTConfig, model=None, tokenizer=None, rows=None):
     out = Path(config.output_dir)
     trainer.save_model(str(out))
     trainer.processing_class.save_pretrained(str(out))
+    trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)  # before a merge
     if config.merge:
         merged = trainer.model.merge_and_unload()
         merged.save_pretrained(str(out / "merged"))
@@ -247,7 +248,7 @@ def run_sft(config: QASFTConfig, model=None, tokenizer=None, rows=None):
         "steps": result.global_step,
         "train_loss": result.training_loss,
         "train_runtime_s": round(time.perf_counter() - started, 1),
-        "trainable_parameters": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
+        "trainable_parameters": trainable,
         "lora": {"r": config.lora_r, "alpha": config.lora_alpha, "targets": config.lora_target_modules},
         "log_history": trainer.state.log_history,
     }
