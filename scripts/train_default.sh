@@ -5,7 +5,8 @@
 #   2. the scripted QA expert writes MEM1 trajectories over 1/2/4-objective train tasks
 #   3. SFT warm start: LoRA r=8 on SmolLM2-135M-Instruct (configs/default_agent_sft.yaml)
 #   4. GRPO from the merged SFT model, seeds 0 and 1 side by side (configs/default_agent_grpo.yaml)
-#   5. the shipped adapter = SFT adapter + seed 0's RL adapter, concatenated (rank 16, float16)
+#   5. the shipped adapter = SFT adapter + seed 0's RL adapter at step SHIP_STEP (4: where this
+#      project's run was stopped for time; docs/training.md), concatenated (rank 16, float16)
 # Every stage is skipped when its output exists, and the trainers resume from their checkpoints,
 # so an interrupted run continues where it stopped. Outputs: runs/default/ (OUT=...).
 # Needs ../shared/data (SHARED_DATA=...). ~2 h on 2 CPU cores.
@@ -16,6 +17,7 @@ MEM1=${MEM1:-.venv/bin/mem1}
 PY=${PY:-.venv/bin/python}
 ADAPTER=${ADAPTER:-src/mem1_hf/adapters/mem1-smollm2-135m}
 SEEDS=${SEEDS:-"0 1"}
+SHIP_STEP=${SHIP_STEP:-4}
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 stamp() { echo "[$(date +%H:%M:%S)] $*"; }
 mkdir -p "$OUT"
@@ -57,9 +59,9 @@ for seed in $SEEDS; do
 done
 for pid in "${pids[@]}"; do wait "$pid"; done
 
-stamp "5/5 the shipped adapter: SFT + RL seed 0"
+stamp "5/5 the shipped adapter: SFT + RL seed 0, step $SHIP_STEP"
 first_seed=${SEEDS%% *}
-"$PY" - "$OUT/sft" "$OUT/rl-seed$first_seed" "$ADAPTER" <<'PYEOF'
+"$PY" - "$OUT/sft" "$OUT/rl-seed$first_seed/checkpoint-$SHIP_STEP" "$ADAPTER" <<'PYEOF'
 import sys
 from mem1_hf.defaults import DEFAULT_BASE_HUB_ID
 from mem1_hf.training.adapters import concat_lora_adapters

@@ -84,7 +84,8 @@ def test_demo_first_turn_with_the_shipped_adapter_is_a_valid_search(fresh_home):
     runner = DemoRunner.from_env()
     assert runner.model_name == str(default_agent_path())
     question = "What government position was held by the woman who portrayed Corliss Archer in the film Kiss and Tell?"
-    *_, final = runner.stream([question], ["mem1"], max_turns=1)
+    # two turns: on a task's last turn searching is banned (the agent must answer)
+    *_, final = runner.stream([question], ["mem1"], max_turns=2)
     turn = final.runs["mem1"].turns[0]
-    assert turn["action"] == "search", turn
+    assert turn["action"] == "search", (turn["response"], turn["stop_reason"])
     assert turn["query"].strip() and "<" not in turn["query"]
