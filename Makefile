@@ -69,8 +69,9 @@ lint: $(VENV)/.installed
 space: $(VENV)/.installed
 	$(PY) -c "from mem1_hf.demo.space import write_space; write_space('space', include_runtime=False)"
 
-# the rendered cards of what the project publishes: composed datasets and the default model
-# (the trained default adapter once it exists, else the base model), with a small measured eval
+# the rendered cards of what the project publishes: composed datasets and the default agent (its
+# adapter, with the held-out 2-objective evaluation of `make eval-default` and its TRAINING.md)
+DEFAULT_EVAL ?= runs/default/eval/rl-seed0/mem1-2obj
 cards: $(VENV)/.installed
 	rm -rf $(CARDS) && mkdir -p $(CARDS)
 	$(VENV)/bin/mem1 compose --source hotpotqa=$(SHARED_DATA)/hotpotqa/hotpotqa_dev_500.ircot.jsonl \
@@ -80,10 +81,9 @@ cards: $(VENV)/.installed
 		--seed 0 --out $(CARDS)/mem1-hotpotqa-nq-2obj
 	cp $(CARDS)/mem1-hotpotqa-2obj/README.md dataset_cards/mem1-hotpotqa-2obj.md
 	cp $(CARDS)/mem1-hotpotqa-nq-2obj/README.md dataset_cards/mem1-hotpotqa-nq-2obj.md
-	$(VENV)/bin/mem1 eval --data $(CARDS)/mem1-hotpotqa-2obj --modes mem1,full_context --limit 3 \
-		--max-new-tokens 96 --out $(CARDS)/eval
+	test -f $(DEFAULT_EVAL)/summary.json || { echo "run make eval-default first ($(DEFAULT_EVAL))"; exit 2; }
 	MEM1_MODEL= $(VENV)/bin/mem1 push model default --repo-id $(HUB_ORG)/mem1-smollm2-135m \
-		--dataset $(HUB_ORG)/mem1-hotpotqa-2obj --eval-summary $(CARDS)/eval --dry-run --out $(CARDS)/model
+		--dataset $(HUB_ORG)/mem1-hotpotqa-nq-2obj --eval-summary $(DEFAULT_EVAL) --dry-run --out $(CARDS)/model
 	cp $(CARDS)/model/README.md model_cards/mem1-smollm2-135m.md
 
 clean:

@@ -227,17 +227,31 @@ def validate_model_folder(folder: str | Path, max_new_tokens: int = 8) -> dict[s
 
     import mem1_hf  # noqa: F401  (registers the pipeline task)
     from mem1_hf.model_card import validate_model_card
+    from mem1_hf.model_loading import offline_base_of
 
     folder = Path(folder)
     validate_model_card((folder / "README.md").read_text(encoding="utf-8"))
-    model = AutoModelForCausalLM.from_pretrained(str(folder))
+    offline_base = offline_base_of(str(folder))
+    if offline_base is not None:  # an adapter on the default base's Hub id: its offline copy, no Hub
+        from peft import PeftModel
+        from transformers import AutoTokenizer
+
+        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(offline_base), str(folder))
+    else:
+        model = AutoModelForCausalLM.from_pretrained(str(folder))
     if _is_adapter(folder) and not getattr(model, "peft_config", None):
         raise Mem1InputError(f"{folder}: the adapter did not load through peft")
     # A full model's config names its own copy of the pipeline (custom_pipelines), which
     # transformers then loads as remote code even where mem1-hf is installed: do as a Hub user does.
     config = folder / "config.json"
     remote = config.is_file() and "custom_pipelines" in json.loads(config.read_text())
-    agent = pipeline("mem1-agent", model=str(folder), env=_sample_search, trust_remote_code=remote or None)
+    if offline_base is not None:
+        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        agent = pipeline("mem1-agent", model=model, tokenizer=tokenizer, env=_sample_search)
+    else:
+        agent = pipeline(
+            "mem1-agent", model=str(folder), env=_sample_search, trust_remote_code=remote or None
+        )
     out = agent(["What is the capital of France?"], max_turns=2, max_new_tokens=max_new_tokens)
     if len(out["turns"]) < 1:
         raise Mem1InputError(f"{folder}: the pipeline ran no turn")

@@ -71,7 +71,7 @@ def load_model(model: str | None = None, device: str | None = None, dtype: str =
     torch_dtype = _DTYPES[dtype] or (torch.bfloat16 if target.type == "cuda" else torch.float32)
     source = resolve_model_spec(model)
     try:
-        base = _offline_base_of(source)
+        base = offline_base_of(source)
         if base is not None:
             from peft import PeftModel
 
@@ -90,7 +90,7 @@ def load_model(model: str | None = None, device: str | None = None, dtype: str =
     return loaded, tokenizer
 
 
-def _offline_base_of(source: str) -> str | None:
+def offline_base_of(source: str) -> str | None:
     """The offline default model's path when ``source`` is a LoRA adapter on its Hub id, else ``None``."""
     import json
     from pathlib import Path
