@@ -150,6 +150,9 @@ def plot(runs: Path, png: Path) -> None:
         axes[0].plot(
             steps, [e["rollout/valid_action_rate"] for e in entries], ls="--", label=f"{name} valid actions"
         )
+        axes[0].plot(
+            steps, [e["objective/scores"] for e in entries], ls=":", marker="x", label=f"{name} reward"
+        )
         curve = heldout_curve(runs, name)
         if curve:
             axes[1].plot(*zip(*curve), marker="s", label=name)

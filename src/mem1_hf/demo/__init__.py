@@ -37,8 +37,8 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
         "demo",
         help="serve the live memory demo (Gradio) on the demo corpus",
         description="Serve the Gradio demo: watch the agent work turn by turn, mem1 vs full context. "
-        "The model is --model, else $MEM1_MODEL, else the default adapter once trained, else the "
-        "offline base model.",
+        "The model is --model, else $MEM1_MODEL, else the trained default agent "
+        "(SmolLM2-135M-Instruct + the shipped adapter); 'base' names the untrained base model.",
     )
     parser.add_argument("--model", default=None, help="checkpoint path or Hub id (default: see above)")
     parser.add_argument(
