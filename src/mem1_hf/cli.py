@@ -220,6 +220,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
     from transformers import pipeline
 
     import mem1_hf  # noqa: F401  (registers the pipeline task)
+    from mem1_hf.defaults import BASE_SPEC, DEFAULT_SPEC
     from mem1_hf.envs.local_retrieval import RetrievalConfig
     from mem1_hf.loop import LoopConfig
     from mem1_hf.model_loading import ModelConfig
@@ -237,12 +238,12 @@ def _cmd_run(args: argparse.Namespace) -> None:
     env = retrieval.build()
     model_config = from_args(ModelConfig, args)
     offline = {
-        None: "the trained default agent (SmolLM2-135M-Instruct + the shipped MEM1 adapter)",
-        "default": "the trained default agent (SmolLM2-135M-Instruct + the shipped MEM1 adapter)",
-        "base": "the untrained base model (SmolLM2-135M-Instruct)",
+        DEFAULT_SPEC: "the trained default agent (SmolLM2-135M-Instruct + the shipped MEM1 adapter)",
+        BASE_SPEC: "the untrained base model (SmolLM2-135M-Instruct)",
     }
-    if model_config.model in offline:  # say which offline model answers (stderr: --json stays clean)
-        print(f"model: {offline[model_config.model]}", file=sys.stderr)
+    spec = model_config.model or DEFAULT_SPEC
+    if spec in offline:  # say which offline model answers (stderr: --json stays clean)
+        print(f"model: {offline[spec]}", file=sys.stderr)
     model, tokenizer = model_config.load()
     agent = pipeline("mem1-agent", model=model, tokenizer=tokenizer, env=env, device=model.device)
     out = agent(args.questions, **asdict(loop), **asdict(policy))

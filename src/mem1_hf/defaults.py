@@ -125,6 +125,10 @@ def default_adapter_path() -> Path | None:
     return PACKAGED_ADAPTER if (PACKAGED_ADAPTER / "adapter_config.json").is_file() else None
 
 
+#: beside the merged default agent: the sha256 of the adapter it was merged from
+_ADAPTER_STAMP = "mem1_adapter.sha256"
+
+
 def _adapter_fingerprint(adapter: Path) -> str:
     import hashlib
 
@@ -150,7 +154,7 @@ def default_agent_path() -> Path:
     if adapter is None:
         return default_model_path()
     out_dir = cache_dir() / "models" / DEFAULT_ADAPTER_NAME
-    stamp = out_dir / "mem1_adapter.sha256"
+    stamp = out_dir / _ADAPTER_STAMP
     fingerprint = _adapter_fingerprint(adapter)
     if _is_complete_checkpoint(out_dir) and stamp.is_file() and stamp.read_text().strip() == fingerprint:
         return out_dir
@@ -164,13 +168,19 @@ def default_agent_path() -> Path:
     try:
         merged.save_pretrained(tmp)
         AutoTokenizer.from_pretrained(base).save_pretrained(tmp)
-        (tmp / "mem1_adapter.sha256").write_text(fingerprint + "\n")
+        (tmp / _ADAPTER_STAMP).write_text(fingerprint + "\n")
         if out_dir.exists():
             shutil.rmtree(out_dir)
         tmp.rename(out_dir)  # atomic, as in convert_gguf
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
+
+
+def tokenizer_source(spec: str | None) -> str:
+    """Where the tokenizer of a ``--model`` value lives, without merging the default agent: every
+    offline spelling (none, ``default``, ``base``) shares the base model's tokenizer."""
+    return str(default_model_path()) if spec in (None, "", DEFAULT_SPEC, BASE_SPEC) else spec
 
 
 def resolve_model_spec(spec: str | None) -> str:

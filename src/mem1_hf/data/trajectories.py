@@ -229,15 +229,9 @@ def write_dataset(out: Path, tasks: Sequence[dict[str, Any]], settings: dict[str
 
 
 def _load_rows(specs: Sequence[str], split: str, objectives: list[int] | None, limit: int | None):
-    from mem1_hf.data.compose import CORPUS_FILE, load_composed
+    from mem1_hf.families.qa import rows_from_data
 
-    by_n: dict[int, list[dict]] = {}
-    corpora = []
-    for spec in specs:
-        for row in load_composed(spec, split):
-            by_n.setdefault(int(row["n_objectives"]), []).append(row)
-        if (Path(spec).expanduser() / CORPUS_FILE).is_file():
-            corpora.append(Path(spec).expanduser() / CORPUS_FILE)
+    by_n, corpora = rows_from_data(list(specs), split)
     chosen = objectives or sorted(by_n)
     missing = [n for n in chosen if n not in by_n]
     if missing:
@@ -305,17 +299,14 @@ def run(args: argparse.Namespace, model=None, tokenizer=None) -> dict[str, Any]:
     if tokenizer is None:
         from transformers import AutoTokenizer
 
-        from mem1_hf.defaults import default_model_path
+        from mem1_hf.defaults import tokenizer_source
 
         if args.policy == "model":
             from mem1_hf.model_loading import load_model
 
             model, tokenizer = load_model(args.model, device=args.device)
         else:
-            spec = args.model  # the expert only counts tokens: every default shares the base tokenizer
-            tokenizer = AutoTokenizer.from_pretrained(
-                default_model_path() if spec in (None, "default", "base") else spec
-            )
+            tokenizer = AutoTokenizer.from_pretrained(tokenizer_source(args.model))
     settings["tokenizer"] = str(args.model or "SmolLM2-135M-Instruct")
     if args.do_sample:
         import torch

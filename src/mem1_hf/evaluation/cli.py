@@ -227,13 +227,9 @@ def _policy_factory(plan: EvalPlan, model: Any, tokenizer: Any) -> PolicyFactory
         if tokenizer is None:  # the expert needs only a tokenizer to count tokens
             from transformers import AutoTokenizer
 
-            from mem1_hf.defaults import default_model_path
+            from mem1_hf.defaults import tokenizer_source
 
-            # every default checkpoint shares the base model's tokenizer: no merge needed here
-            spec = plan.model.model
-            tokenizer = AutoTokenizer.from_pretrained(
-                default_model_path() if spec in (None, "default", "base") else spec
-            )
+            tokenizer = AutoTokenizer.from_pretrained(tokenizer_source(plan.model.model))
         return lambda task_env, config: task_env.expert_policy(tokenizer, config.max_turns)
     from mem1_hf.policy import ModelPolicy
 

@@ -158,7 +158,7 @@ class QATaskEnv(TaskEnvironment):
             raise Mem1InputError("give the tasks with --data DIR_or_hub_id or --source NAME=PATH (not both)")
         requested = settings.objective_counts
         if settings.data:
-            rows, corpora = _rows_from_data(settings.data, settings.split)
+            rows, corpora = rows_from_data(settings.data, settings.split)
         else:
             rows, corpora = _rows_from_sources(settings, requested or list(QA_OBJECTIVES))
         objectives = requested or sorted(rows)
@@ -204,7 +204,7 @@ def _fingerprint(settings: Any, rows: Rows, env: Any) -> dict[str, Any]:
 Rows = dict[int, list[dict[str, Any]]]
 
 
-def _rows_from_data(specs: list[str], split: str) -> tuple[Rows, list[Path]]:
+def rows_from_data(specs: list[str], split: str) -> tuple[Rows, list[Path]]:
     """Composed rows by objective count, and the corpus files the data directories carry."""
     from mem1_hf.data.compose import CORPUS_FILE, load_composed
 
