@@ -89,3 +89,20 @@ def test_demo_first_turn_with_the_shipped_adapter_is_a_valid_search(fresh_home):
     turn = final.runs["mem1"].turns[0]
     assert turn["action"] == "search", (turn["response"], turn["stop_reason"])
     assert turn["query"].strip() and "<" not in turn["query"]
+
+
+def test_the_recipe_configs_parse():
+    """`make train-default`'s two configs load with the trainers' own parsers (a misspelt key is an error),
+    and the GRPO stage trains on MEM1's positional reward over 1- and 2-objective tasks."""
+    from pathlib import Path
+
+    from mem1_hf.train import parse
+    from mem1_hf.training.sft import parse_config
+
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    sft = parse_config(["--config", str(configs / "default_agent_sft.yaml")])
+    assert sft.completion_only_loss is True and sft.merge is True
+    script, args, model_args, scoring = parse(["--config", str(configs / "default_agent_grpo.yaml")])
+    assert args.advantage_estimator == "grpo" and args.num_generations >= 2
+    assert scoring.count_rule is False and args.format_reward == 0.0
+    assert [Path(p).name for p in script.data.split(",")] == ["qa_1obj", "qa_2obj"]

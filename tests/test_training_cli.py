@@ -128,3 +128,32 @@ def test_user_mistakes_are_one_error_line(workdir, args, message):
     lines = [line for line in done.stderr.strip().splitlines() if line.startswith("error:")]
     assert lines and message in lines[-1], done.stderr[-1500:]
     assert "Traceback" not in done.stderr
+
+
+def _compose(out: Path, objectives: int, limit: int) -> Path:
+    done = _mem1(
+        "compose", "--source", f"hotpotqa={HOTPOT_DEV}", "--objectives", objectives,
+        "--split", "test=0.1", "--seed", 0, "--limit", limit, "--out", out,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def test_several_composed_folders_train_together(workdir):
+    """`--data A,B` (as the default agent's GRPO stage trains on 1- and 2-objective tasks): one
+    environment over their shared corpus, the tasks of both; a folder over another corpus is refused."""
+    from mem1_hf.data.compose import load_composed
+    from mem1_hf.errors import Mem1InputError
+    from mem1_hf.train import TrainScriptArguments, build_env
+
+    one = _compose(workdir / "one_obj", 1, 40)
+    env, data = build_env(TrainScriptArguments(data=f"{one},{workdir / 'data'}", split="train"))
+    expected = len(load_composed(one, "train")) + len(load_composed(workdir / "data", "train"))
+    assert len(data) == expected
+    assert sorted({len(q) for q in data["questions"]}) == [1, 2]
+    corpus = [json.loads(line) for line in (one / "corpus.jsonl").read_text().splitlines()]
+    assert len(env) == len(corpus)
+
+    other = _compose(workdir / "other_corpus", 1, 20)  # fewer source rows: a smaller corpus
+    with pytest.raises(Mem1InputError, match="another corpus"):
+        build_env(TrainScriptArguments(data=f"{workdir / 'data'},{other}", split="train"))

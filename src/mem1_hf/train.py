@@ -35,7 +35,9 @@ class TrainScriptArguments:
     data: str | None = field(
         default=None,
         metadata={
-            "help": "A `mem1 compose` folder or Hub id (QA). Not used for WebShop (its goals are the tasks)."
+            "help": "A `mem1 compose` folder or Hub id (QA), or several comma-separated ones built from one "
+            "corpus (e.g. 1- and 2-objective tasks): their tasks are trained on together. Not used for "
+            "WebShop (its goals are the tasks)."
         },
     )
     split: str = field(default="train", metadata={"help": "The split of `data` to train on."})
@@ -94,8 +96,19 @@ def parse(argv: Sequence[str]):
         raise Mem1InputError(str(err).splitlines()[0]) from err
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two files hold the same bytes."""
+    return (
+        a.is_file()
+        and b.is_file()
+        and a.stat().st_size == b.stat().st_size
+        and a.read_bytes() == b.read_bytes()
+    )
+
+
 def build_env(script):
     """The environment and the training dataset named by ``script``."""
+    import datasets
     from datasets import Dataset
 
     if script.env == "webshop":
@@ -112,13 +125,24 @@ def build_env(script):
 
     if not script.data:
         raise Mem1InputError("--data is required: a `mem1 compose` folder or Hub id")
-    data = load_composed(script.data, script.split)
+    sources = [s.strip() for s in script.data.split(",") if s.strip()]
+    parts = [load_composed(source, script.split) for source in sources]
+    try:
+        data = parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
+    except ValueError as err:  # the folders' columns differ
+        raise Mem1InputError(f"cannot train on {script.data} together: {err}") from err
     if script.index:
         env = LocalRetrievalEnv.load(script.index, embedder=script.embedder)
     else:
-        corpus = script.corpus or str(Path(script.data) / CORPUS_FILE)
+        corpus = script.corpus or str(Path(sources[0]) / CORPUS_FILE)
         if not Path(corpus).is_file():
             raise Mem1InputError(f"no corpus: {corpus} does not exist; pass --corpus or --index")
+        if not script.corpus:  # one environment serves every folder's tasks: they must share its corpus
+            for other in sources[1:]:
+                if not _same_file(Path(other) / CORPUS_FILE, Path(corpus)):
+                    raise Mem1InputError(
+                        f"{other} was composed over another corpus than {sources[0]}; pass --corpus"
+                    )
         env = LocalRetrievalEnv.from_corpus(corpus, retriever=script.retriever, embedder=script.embedder)
     return env, data
 
