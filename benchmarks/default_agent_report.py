@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 from pathlib import Path
 from typing import Any
@@ -127,10 +128,13 @@ def heldout_curve(runs: Path, seed_run: str, n: int = 2) -> list[tuple[int, floa
         cell = read_cell(folder / f"mem1-{n}obj")
         if cell:
             points.append((int(folder.name.rsplit("step", 1)[1]), cell["em"]))
-    final = read_cell(runs / "eval" / seed_run / f"mem1-{n}obj")
-    logs = training_logs(runs).get(seed_run) or []
-    if final and logs:
-        points.append((int(logs[-1]["step"]), final["em"]))
+    final_dir = runs / "eval" / seed_run / f"mem1-{n}obj"
+    final = read_cell(final_dir)
+    if final:  # the evaluated checkpoint's step, from the model path the run recorded
+        model = json.loads((final_dir / "run.json").read_text()).get("model") or ""
+        step = re.search(r"checkpoint-(\d+)", model)
+        if step:
+            points.append((int(step.group(1)), final["em"]))
     return sorted(set(points))
 
 
@@ -145,7 +149,10 @@ def plot(runs: Path, png: Path) -> None:
     for name, entries in logs.items():
         steps = [e["step"] for e in entries]
         axes[0].plot(
-            steps, [e["rollout/em"] for e in entries], marker="o", label=f"{name} EM (train rollouts)"
+            steps,
+            [e["rollout/em"] for e in entries],
+            marker="o",
+            label=f"{name} EM by position (train rollouts)",
         )
         axes[0].plot(
             steps, [e["rollout/valid_action_rate"] for e in entries], ls="--", label=f"{name} valid actions"
@@ -156,7 +163,9 @@ def plot(runs: Path, png: Path) -> None:
         curve = heldout_curve(runs, name)
         if curve:
             axes[1].plot(*zip(*curve), marker="s", label=name)
-    axes[0].set(xlabel="GRPO step", ylabel="per-step mean", title="Training rollouts (2 objectives, sampled)")
+    axes[0].set(
+        xlabel="GRPO step", ylabel="per-step mean", title="Training rollouts (1 + 2 objectives, sampled)"
+    )
     axes[1].set(
         xlabel="GRPO step (0 = SFT)",
         ylabel="EM (per-objective mean)",
