@@ -14,8 +14,8 @@ set -euo pipefail
 OUT=${OUT:-runs/default}
 MEM1=${MEM1:-.venv/bin/mem1}
 LIMIT_1=${LIMIT_1:-16} LIMIT_2=${LIMIT_2:-24} LIMIT_4=${LIMIT_4:-8} LIMIT_8=${LIMIT_8:-4}
-LIMIT_FULL=${LIMIT_FULL:-4} CURVE_STEPS=${CURVE_STEPS:-"4"}
-RL_STEP=${RL_STEP:-8}  # the evaluated (and shipped) GRPO checkpoint; see scripts/train_default.sh
+LIMIT_FULL=${LIMIT_FULL:-4} CURVE_STEPS=${CURVE_STEPS-}  # intermediate GRPO checkpoints to evaluate too, e.g. "2 4"
+RL_STEP=${RL_STEP:-3}  # the evaluated (and shipped) GRPO checkpoint; see scripts/train_default.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false OMP_NUM_THREADS=1
 what=${1:-all}
 

@@ -6,7 +6,7 @@
 #   3. SFT warm start: LoRA r=8 on SmolLM2-135M-Instruct (configs/default_agent_sft.yaml)
 #   4. GRPO from the merged SFT model on 1- and 2-objective tasks, seeds 0 and 1 side by side
 #      (configs/default_agent_grpo.yaml)
-#   5. the shipped adapter = SFT adapter + seed 0's RL adapter at step SHIP_STEP (the last, 8),
+#   5. the shipped adapter = SFT adapter + seed 0's RL adapter at step SHIP_STEP (the last, 3),
 #      concatenated (rank 16, float16)
 # Every stage is skipped when its output exists, and the trainers resume from their checkpoints,
 # so an interrupted run continues where it stopped. Outputs: runs/default/ (OUT=...).
@@ -18,7 +18,7 @@ MEM1=${MEM1:-.venv/bin/mem1}
 PY=${PY:-.venv/bin/python}
 ADAPTER=${ADAPTER:-src/mem1_hf/adapters/mem1-smollm2-135m}
 SEEDS=${SEEDS:-"0 1"}
-SHIP_STEP=${SHIP_STEP:-8}
+SHIP_STEP=${SHIP_STEP:-3}
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 stamp() { echo "[$(date +%H:%M:%S)] $*"; }
 mkdir -p "$OUT"

@@ -44,9 +44,8 @@ from mem1_hf.scoring import normalize_answer
 MAX_SEARCHES_PER_QUESTION = 3
 #: words kept in a keyword query
 QUERY_WORDS = 8
-#: words kept of a fact sentence: short, so a turn (memory + action) fits the 128 new tokens the
-#: default agent generates (at 24 words, a small model imitating 2-4 facts ran past it)
-FACT_WORDS = 12
+#: words kept of a fact sentence
+FACT_WORDS = 24
 
 _STOPWORDS = frozenset(
     """a an the of in on at to for from by with and or is are was were be been being do does did
@@ -395,12 +394,10 @@ class QAExpertPolicy:
     def _memory(self, state: _TaskState, target: int | None) -> str:
         lines = []
         for n, q in enumerate(state.questions, start=1):
-            # the last turn writes the answers only: the evidence has served its purpose
             if q.answer is not None:
-                evidence = f" ({q.fresh_fact})" if q.fresh_fact and target is not None else ""
-                lines.append(f"Q{n} answer: {q.answer}.{evidence}")
+                lines.append(f"Q{n} answer: {q.answer}." + (f" ({q.fresh_fact})" if q.fresh_fact else ""))
             elif q.gave_up or (target is None and q.open):
-                found = f" Known: {' '.join(q.facts)}" if q.facts and target is not None else ""
+                found = f" Known: {' '.join(q.facts)}" if q.facts else ""
                 lines.append(f"Q{n} not found; best guess: {self._final(q)}.{found}")
             elif q.facts:
                 lines.append(f"Q{n} open. Known: {' '.join(q.facts)}")
