@@ -14,8 +14,8 @@ set -euo pipefail
 OUT=${OUT:-runs/default}
 MEM1=${MEM1:-.venv/bin/mem1}
 LIMIT_1=${LIMIT_1:-16} LIMIT_2=${LIMIT_2:-24} LIMIT_4=${LIMIT_4:-8} LIMIT_8=${LIMIT_8:-4}
-LIMIT_FULL=${LIMIT_FULL:-4} CURVE_STEPS=${CURVE_STEPS-}  # intermediate GRPO checkpoints to evaluate too, e.g. "2 4"
-RL_STEP=${RL_STEP:-3}  # the evaluated (and shipped) GRPO checkpoint; see scripts/train_default.sh
+LIMIT_FULL=${LIMIT_FULL:-4} CURVE_STEPS=${CURVE_STEPS:-"2"}
+RL_STEP=${RL_STEP:-4}  # the evaluated (and shipped) GRPO checkpoint; see scripts/train_default.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false OMP_NUM_THREADS=1
 what=${1:-all}
 
@@ -36,11 +36,11 @@ queue_a() {
   for n in 2 1 4 8; do eval_one rl-seed0 "$OUT/rl-seed0/checkpoint-$RL_STEP" mem1 "$n"; done
   for step in $CURVE_STEPS; do eval_one "rl-seed0-step$step" "$OUT/rl-seed0/checkpoint-$step" mem1 2; done
 }
-queue_b() {  # most telling first: the seed spread, then mem1 vs full_context at 8 objectives
+queue_b() {
   eval_one rl-seed1 "$OUT/rl-seed1/checkpoint-$RL_STEP" mem1 2
-  for n in 8 1 2 4; do eval_one rl-seed0 "$OUT/rl-seed0/checkpoint-$RL_STEP" full_context "$n" "$LIMIT_FULL"; done
-  for step in $CURVE_STEPS; do eval_one "rl-seed1-step$step" "$OUT/rl-seed1/checkpoint-$step" mem1 2; done
+  for n in 1 2 4 8; do eval_one rl-seed0 "$OUT/rl-seed0/checkpoint-$RL_STEP" full_context "$n" "$LIMIT_FULL"; done
   for n in 1 4 8; do eval_one rl-seed1 "$OUT/rl-seed1/checkpoint-$RL_STEP" mem1 "$n"; done
+  for step in $CURVE_STEPS; do eval_one "rl-seed1-step$step" "$OUT/rl-seed1/checkpoint-$step" mem1 2; done
 }
 case $what in
   base) base ;;

@@ -4,10 +4,9 @@
 #      questions go to `test` and are never trained on)
 #   2. the scripted QA expert writes MEM1 trajectories over 1/2/4-objective train tasks
 #   3. SFT warm start: LoRA r=8 on SmolLM2-135M-Instruct (configs/default_agent_sft.yaml)
-#   4. GRPO from the merged SFT model on 1- and 2-objective tasks, seeds 0 and 1 side by side
-#      (configs/default_agent_grpo.yaml)
-#   5. the shipped adapter = SFT adapter + seed 0's RL adapter at step SHIP_STEP (the last, 3),
-#      concatenated (rank 16, float16)
+#   4. GRPO from the merged SFT model, seeds 0 and 1 side by side (configs/default_agent_grpo.yaml)
+#   5. the shipped adapter = SFT adapter + seed 0's RL adapter at step SHIP_STEP (4: where this
+#      project's run was stopped for time; docs/training.md), concatenated (rank 16, float16)
 # Every stage is skipped when its output exists, and the trainers resume from their checkpoints,
 # so an interrupted run continues where it stopped. Outputs: runs/default/ (OUT=...).
 # Needs ../shared/data (SHARED_DATA=...). ~2 h on 2 CPU cores.
@@ -18,7 +17,7 @@ MEM1=${MEM1:-.venv/bin/mem1}
 PY=${PY:-.venv/bin/python}
 ADAPTER=${ADAPTER:-src/mem1_hf/adapters/mem1-smollm2-135m}
 SEEDS=${SEEDS:-"0 1"}
-SHIP_STEP=${SHIP_STEP:-3}
+SHIP_STEP=${SHIP_STEP:-4}
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 stamp() { echo "[$(date +%H:%M:%S)] $*"; }
 mkdir -p "$OUT"
@@ -54,7 +53,7 @@ for seed in $SEEDS; do
   [ -n "$last" ] && resume=(--resume_from_checkpoint "$last")
   # one thread each: two torch processes with two threads each slow each other ~10x here
   OMP_NUM_THREADS=1 "$MEM1" train --config configs/default_agent_grpo.yaml --seed "$seed" \
-    --data "$OUT/data/qa_1obj,$OUT/data/qa_2obj" --model_name_or_path "$OUT/sft/merged" --output_dir "$run" \
+    --data "$OUT/data/qa_2obj" --model_name_or_path "$OUT/sft/merged" --output_dir "$run" \
     "${resume[@]}" > "$OUT/rl-seed$seed.log" 2>&1 && touch "$run/done" &
   pids+=($!)
 done

@@ -92,8 +92,8 @@ def test_demo_first_turn_with_the_shipped_adapter_is_a_valid_search(fresh_home):
 
 
 def test_the_recipe_configs_parse():
-    """`make train-default`'s two configs load with the trainers' own parsers (a misspelt key is an error),
-    and the GRPO stage trains on MEM1's positional reward over 1- and 2-objective tasks."""
+    """`make train-default`'s two configs and the F1 GRPO experiment load with the trainers' own
+    parsers (a misspelt key is an error); the experiment trains on two composed folders at once."""
     from pathlib import Path
 
     from mem1_hf.train import parse
@@ -102,7 +102,10 @@ def test_the_recipe_configs_parse():
     configs = Path(__file__).resolve().parents[1] / "configs"
     sft = parse_config(["--config", str(configs / "default_agent_sft.yaml")])
     assert sft.completion_only_loss is True and sft.merge is True
-    script, args, model_args, scoring = parse(["--config", str(configs / "default_agent_grpo.yaml")])
-    assert args.advantage_estimator == "grpo" and args.num_generations >= 2
-    assert scoring.count_rule is False and args.format_reward == 0.0
+    script, args, _, scoring = parse(["--config", str(configs / "default_agent_grpo.yaml")])
+    assert args.advantage_estimator == "grpo" and args.num_generations >= 2 and args.reward_metric == "em"
+    script, args, _, scoring = parse(
+        ["--config", str(configs / "experiments" / "default_agent_grpo_f1.yaml")]
+    )
+    assert args.reward_metric == "f1" and scoring.count_rule is False and args.format_reward == 0.0
     assert [Path(p).name for p in script.data.split(",")] == ["qa_1obj", "qa_2obj"]
