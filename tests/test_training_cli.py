@@ -36,25 +36,19 @@ def _mem1(*args, timeout=600) -> subprocess.CompletedProcess:
     )
 
 
+def _compose(out: Path, objectives: int, limit: int) -> Path:
+    done = _mem1(
+        "compose", "--source", f"hotpotqa={HOTPOT_DEV}", "--objectives", objectives,
+        "--split", "test=0.1", "--seed", 0, "--limit", limit, "--out", out,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return out
+
+
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, tokenizer):
     root = tmp_path_factory.mktemp("train_cli")
-    done = _mem1(
-        "compose",
-        "--source",
-        f"hotpotqa={HOTPOT_DEV}",
-        "--objectives",
-        2,
-        "--split",
-        "test=0.1",
-        "--seed",
-        0,
-        "--limit",
-        40,
-        "--out",
-        root / "data",
-    )
-    assert done.returncode == 0, done.stderr
+    _compose(root / "data", 2, 40)
     model = make_tiny_llama(tokenizer)
     model.save_pretrained(root / "tiny")
     tokenizer.save_pretrained(root / "tiny")
@@ -130,18 +124,9 @@ def test_user_mistakes_are_one_error_line(workdir, args, message):
     assert "Traceback" not in done.stderr
 
 
-def _compose(out: Path, objectives: int, limit: int) -> Path:
-    done = _mem1(
-        "compose", "--source", f"hotpotqa={HOTPOT_DEV}", "--objectives", objectives,
-        "--split", "test=0.1", "--seed", 0, "--limit", limit, "--out", out,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return out
-
-
 def test_several_composed_folders_train_together(workdir):
-    """`--data A,B` (as the default agent's GRPO stage trains on 1- and 2-objective tasks): one
-    environment over their shared corpus, the tasks of both; a folder over another corpus is refused."""
+    """`--data A,B` (e.g. 1- and 2-objective tasks, as configs/experiments/default_agent_grpo_f1.yaml):
+    one environment over their shared corpus, the tasks of both; a folder over another corpus is refused."""
     from mem1_hf.data.compose import load_composed
     from mem1_hf.errors import Mem1InputError
     from mem1_hf.train import TrainScriptArguments, build_env

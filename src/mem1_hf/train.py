@@ -96,20 +96,9 @@ def parse(argv: Sequence[str]):
         raise Mem1InputError(str(err).splitlines()[0]) from err
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    """Whether two files hold the same bytes."""
-    return (
-        a.is_file()
-        and b.is_file()
-        and a.stat().st_size == b.stat().st_size
-        and a.read_bytes() == b.read_bytes()
-    )
-
-
 def build_env(script):
     """The environment and the training dataset named by ``script``."""
-    import datasets
-    from datasets import Dataset
+    from datasets import Dataset, concatenate_datasets
 
     if script.env == "webshop":
         from mem1_hf.envs import WebShopEnv
@@ -128,7 +117,7 @@ def build_env(script):
     sources = [s.strip() for s in script.data.split(",") if s.strip()]
     parts = [load_composed(source, script.split) for source in sources]
     try:
-        data = parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
+        data = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
     except ValueError as err:  # the folders' columns differ
         raise Mem1InputError(f"cannot train on {script.data} together: {err}") from err
     if script.index:
@@ -137,9 +126,12 @@ def build_env(script):
         corpus = script.corpus or str(Path(sources[0]) / CORPUS_FILE)
         if not Path(corpus).is_file():
             raise Mem1InputError(f"no corpus: {corpus} does not exist; pass --corpus or --index")
-        if not script.corpus:  # one environment serves every folder's tasks: they must share its corpus
+        if not script.corpus and len(sources) > 1:  # one environment serves every folder's tasks
+            from mem1_hf.evaluation.fingerprint import sha256_file
+
+            shared = sha256_file(corpus)
             for other in sources[1:]:
-                if not _same_file(Path(other) / CORPUS_FILE, Path(corpus)):
+                if sha256_file(Path(other) / CORPUS_FILE) != shared:
                     raise Mem1InputError(
                         f"{other} was composed over another corpus than {sources[0]}; pass --corpus"
                     )
