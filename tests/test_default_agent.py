@@ -92,7 +92,7 @@ def test_demo_first_turn_with_the_shipped_adapter_is_a_valid_search(fresh_home):
 
 
 def test_the_recipe_configs_parse():
-    """`make train-default`'s two configs and the F1 GRPO experiment load with the trainers' own
+    """`make train-default`'s two configs and the F1 GRPO experiments load with the trainers' own
     parsers (a misspelt key is an error); the experiment trains on two composed folders at once."""
     from pathlib import Path
 
@@ -109,3 +109,8 @@ def test_the_recipe_configs_parse():
     )
     assert args.reward_metric == "f1" and scoring.count_rule is False and args.format_reward == 0.0
     assert [Path(p).name for p in script.data.split(",")] == ["qa_1obj", "qa_2obj"]
+    script, args, _, scoring = parse(
+        ["--config", str(configs / "experiments" / "default_agent_grpo_f1_long.yaml")]
+    )
+    assert args.reward_metric == "f1" and scoring.count_rule is True and args.lr_scheduler_type == "constant"
+    assert args.max_steps > args.save_steps > 0

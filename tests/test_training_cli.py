@@ -126,19 +126,28 @@ def test_user_mistakes_are_one_error_line(workdir, args, message):
 
 def test_several_composed_folders_train_together(workdir):
     """`--data A,B` (e.g. 1- and 2-objective tasks, as configs/experiments/default_agent_grpo_f1.yaml):
-    one environment over their shared corpus, the tasks of both; a folder over another corpus is refused."""
+    the tasks of both, one environment over their corpus (the same rule as `mem1 eval --data A --data B`,
+    families.qa.retrieval_env): the shared file itself, or, when the folders' corpora differ, every
+    passage of both, once."""
     from mem1_hf.data.compose import load_composed
     from mem1_hf.errors import Mem1InputError
     from mem1_hf.train import TrainScriptArguments, build_env
+
+    def passages(folder):
+        return [json.loads(line)["contents"] for line in (folder / "corpus.jsonl").read_text().splitlines()]
 
     one = _compose(workdir / "one_obj", 1, 40)
     env, data = build_env(TrainScriptArguments(data=f"{one},{workdir / 'data'}", split="train"))
     expected = len(load_composed(one, "train")) + len(load_composed(workdir / "data", "train"))
     assert len(data) == expected
     assert sorted({len(q) for q in data["questions"]}) == [1, 2]
-    corpus = [json.loads(line) for line in (one / "corpus.jsonl").read_text().splitlines()]
-    assert len(env) == len(corpus)
+    assert len(env) == len(passages(one))
 
     other = _compose(workdir / "other_corpus", 1, 20)  # fewer source rows: a smaller corpus
-    with pytest.raises(Mem1InputError, match="another corpus"):
-        build_env(TrainScriptArguments(data=f"{workdir / 'data'},{other}", split="train"))
+    assert len(passages(other)) < len(passages(workdir / "data"))
+    env, data = build_env(TrainScriptArguments(data=f"{other},{workdir / 'data'}", split="train"))
+    union = set(passages(other)) | set(passages(workdir / "data"))
+    assert len(env) == len(union)
+    assert {hit.contents for hit in env.search([data[0]["questions"][0]], topk=3)[0]} <= union
+    with pytest.raises(Mem1InputError, match="does not exist"):
+        build_env(TrainScriptArguments(data=str(one), corpus=str(workdir / "missing.jsonl"), split="train"))

@@ -18,7 +18,6 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from mem1_hf.errors import Mem1InputError
 
@@ -51,7 +50,10 @@ class TrainScriptArguments:
     index: str | None = field(
         default=None, metadata={"help": "An index folder from `mem1 index` (instead of --corpus)."}
     )
-    retriever: str = field(default="bm25", metadata={"help": "`bm25` or `dense` (with --corpus)."})
+    retriever: str | None = field(
+        default=None,
+        metadata={"help": "`bm25` (default) or `dense`; with --index it must be the index's kind."},
+    )
     embedder: str | None = field(
         default=None, metadata={"help": "Dense retriever: a sentence-transformers path or id."}
     )
@@ -109,8 +111,8 @@ def build_env(script):
         goals = shop.goals(script.split)
         data = Dataset.from_dict({"goal_id": [g.goal_id for g in goals]})
         return shop, data
-    from mem1_hf.data.compose import CORPUS_FILE, load_composed
-    from mem1_hf.envs import LocalRetrievalEnv
+    from mem1_hf.data.compose import load_composed
+    from mem1_hf.families.qa import corpora_of, retrieval_env
 
     if not script.data:
         raise Mem1InputError("--data is required: a `mem1 compose` folder or Hub id")
@@ -120,22 +122,13 @@ def build_env(script):
         data = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
     except ValueError as err:  # the folders' columns differ
         raise Mem1InputError(f"cannot train on {script.data} together: {err}") from err
-    if script.index:
-        env = LocalRetrievalEnv.load(script.index, embedder=script.embedder)
-    else:
-        corpus = script.corpus or str(Path(sources[0]) / CORPUS_FILE)
-        if not Path(corpus).is_file():
-            raise Mem1InputError(f"no corpus: {corpus} does not exist; pass --corpus or --index")
-        if not script.corpus and len(sources) > 1:  # one environment serves every folder's tasks
-            from mem1_hf.evaluation.fingerprint import sha256_file
-
-            shared = sha256_file(corpus)
-            for other in sources[1:]:
-                if sha256_file(Path(other) / CORPUS_FILE) != shared:
-                    raise Mem1InputError(
-                        f"{other} was composed over another corpus than {sources[0]}; pass --corpus"
-                    )
-        env = LocalRetrievalEnv.from_corpus(corpus, retriever=script.retriever, embedder=script.embedder)
+    env = retrieval_env(
+        corpora_of(sources),
+        corpus=script.corpus,
+        index=script.index,
+        retriever=script.retriever,
+        embedder=script.embedder,
+    )
     return env, data
 
 

@@ -242,21 +242,9 @@ def _load_rows(specs: Sequence[str], split: str, objectives: list[int] | None, l
 
 
 def _environment(args: argparse.Namespace, corpora: list[Path]):
-    from mem1_hf.data.corpus import read_corpus
-    from mem1_hf.data.documents import Document
-    from mem1_hf.envs import LocalRetrievalEnv
+    from mem1_hf.families.qa import retrieval_env
 
-    if args.index:
-        return LocalRetrievalEnv.load(args.index)
-    if args.corpus:
-        return LocalRetrievalEnv.from_corpus(args.corpus, retriever="bm25")
-    if not corpora:
-        raise Mem1InputError("the data carry no corpus.jsonl: pass --corpus C.jsonl or --index DIR")
-    if len(corpora) == 1:
-        return LocalRetrievalEnv.from_corpus(corpora[0], retriever="bm25")
-    contents = dict.fromkeys(doc.contents for path in corpora for doc in read_corpus(path))
-    docs = [Document(id=str(i), contents=text) for i, text in enumerate(contents)]
-    return LocalRetrievalEnv.from_corpus(docs, retriever="bm25")
+    return retrieval_env(corpora, corpus=args.corpus, index=args.index)
 
 
 def run(args: argparse.Namespace, model=None, tokenizer=None) -> dict[str, Any]:

@@ -168,7 +168,13 @@ class QATaskEnv(TaskEnvironment):
             raise Mem1InputError(
                 f"no {settings.split} tasks with {missing} objectives in the data (it has: {have})"
             )
-        env = _retrieval_env(settings, corpora)
+        env = retrieval_env(
+            corpora,
+            corpus=settings.corpus,
+            index=settings.index,
+            retriever=settings.retriever,
+            embedder=settings.embedder,
+        )
         tasks = {
             n: [Task.from_row(r) for r in (rows[n][: settings.limit] if settings.limit else rows[n])]
             for n in objectives
@@ -206,16 +212,21 @@ Rows = dict[int, list[dict[str, Any]]]
 
 def rows_from_data(specs: list[str], split: str) -> tuple[Rows, list[Path]]:
     """Composed rows by objective count, and the corpus files the data directories carry."""
-    from mem1_hf.data.compose import CORPUS_FILE, load_composed
+    from mem1_hf.data.compose import load_composed
 
     rows: Rows = {}
-    corpora = []
     for spec in specs:
         for row in load_composed(spec, split):
             rows.setdefault(int(row["n_objectives"]), []).append(row)
-        if (Path(spec).expanduser() / CORPUS_FILE).is_file():
-            corpora.append(Path(spec).expanduser() / CORPUS_FILE)
-    return rows, corpora
+    return rows, corpora_of(specs)
+
+
+def corpora_of(specs: Sequence[str]) -> list[Path]:
+    """The ``corpus.jsonl`` files of the local data folders among ``specs`` (a Hub id has none)."""
+    from mem1_hf.data.compose import CORPUS_FILE
+
+    paths = (Path(spec).expanduser() / CORPUS_FILE for spec in specs)
+    return [path for path in paths if path.is_file()]
 
 
 def _rows_from_sources(settings: Any, objectives: list[int]) -> tuple[Rows, list]:
@@ -238,25 +249,44 @@ def _rows_from_sources(settings: Any, objectives: list[int]) -> tuple[Rows, list
     return rows, [corpus] if corpus else []
 
 
-def _merged_corpus(corpora: list[Path]) -> list:
-    """The passages of several data directories' corpora, each passage once."""
+def corpus_of(corpora: Sequence[Any]) -> Any:
+    """The one corpus several data folders share: a lone corpus (a file or passages composed on
+    the fly) as it is; the first file when every folder carries the same bytes (1-, 2-, 4-objective tasks composed from the same sources), else the passages of
+    all of them, each once (new ids), so every folder's tasks find their passages.
+
+    Example:
+        >>> corpus_of([Path("one_obj/corpus.jsonl")])
+        PosixPath('one_obj/corpus.jsonl')
+    """
     from mem1_hf.data.corpus import read_corpus
     from mem1_hf.data.documents import Document
+    from mem1_hf.evaluation.fingerprint import sha256_file
 
+    if len(corpora) == 1 or len({sha256_file(path) for path in corpora}) == 1:
+        return corpora[0]
     contents = dict.fromkeys(doc.contents for path in corpora for doc in read_corpus(path))
     return [Document(id=str(i), contents=text) for i, text in enumerate(contents)]
 
 
-def _retrieval_env(settings: Any, corpora: list) -> Any:
+def retrieval_env(
+    corpora: Sequence[Any],
+    *,
+    corpus: str | None = None,
+    index: str | None = None,
+    retriever: str | None = None,
+    embedder: str | None = None,
+) -> Any:
+    """The search environment of QA tasks, one rule for `mem1 eval`, `mem1 train` and `mem1
+    trajectories`: an `--index` folder, else a `--corpus` file, else the data folders' own
+    corpora (:func:`corpus_of`)."""
     from mem1_hf.envs import LocalRetrievalEnv
 
-    if settings.corpus and settings.index:
+    if corpus and index:
         raise Mem1InputError("give --corpus or --index, not both")
-    if settings.index:
-        return LocalRetrievalEnv.load(
-            settings.index, embedder=settings.embedder, retriever=settings.retriever
-        )
-    if not settings.corpus and not corpora:
+    if index:
+        return LocalRetrievalEnv.load(index, embedder=embedder, retriever=retriever)
+    if corpus and not Path(corpus).is_file():
+        raise Mem1InputError(f"no corpus: {corpus} does not exist")
+    if not corpus and not corpora:
         raise Mem1InputError("the data carry no corpus.jsonl: pass --corpus C.jsonl or --index DIR")
-    corpus = settings.corpus or (corpora[0] if len(corpora) == 1 else _merged_corpus(corpora))
-    return LocalRetrievalEnv.from_corpus(corpus, retriever=settings.retriever, embedder=settings.embedder)
+    return LocalRetrievalEnv.from_corpus(corpus or corpus_of(corpora), retriever=retriever, embedder=embedder)
