@@ -34,8 +34,9 @@ class TrainScriptArguments:
     data: str | None = field(
         default=None,
         metadata={
-            "help": "A `mem1 compose` folder or Hub id (QA), or several comma-separated ones built from one "
-            "corpus (e.g. 1- and 2-objective tasks): their tasks are trained on together. Not used for "
+            "help": "A `mem1 compose` folder or Hub id (QA), or several comma-separated ones (e.g. 1- and "
+            "2-objective tasks): their tasks are trained on together, searching one corpus (the folders' "
+            "shared corpus.jsonl, or every passage of theirs once when they differ). Not used for "
             "WebShop (its goals are the tasks)."
         },
     )
