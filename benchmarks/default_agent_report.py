@@ -152,7 +152,7 @@ def plot(runs: Path, png: Path) -> None:
             steps,
             [e["rollout/em"] for e in entries],
             marker="o",
-            label=f"{name} EM by position (train rollouts)",
+            label=f"{name} EM (train rollouts)",
         )
         axes[0].plot(
             steps, [e["rollout/valid_action_rate"] for e in entries], ls="--", label=f"{name} valid actions"
@@ -164,7 +164,7 @@ def plot(runs: Path, png: Path) -> None:
         if curve:
             axes[1].plot(*zip(*curve), marker="s", label=name)
     axes[0].set(
-        xlabel="GRPO step", ylabel="per-step mean", title="Training rollouts (1 + 2 objectives, sampled)"
+        xlabel="GRPO step", ylabel="per-step mean", title="Training rollouts (sampled, T = 1)"
     )
     axes[1].set(
         xlabel="GRPO step (0 = SFT)",
