@@ -163,9 +163,7 @@ def plot(runs: Path, png: Path) -> None:
         curve = heldout_curve(runs, name)
         if curve:
             axes[1].plot(*zip(*curve), marker="s", label=name)
-    axes[0].set(
-        xlabel="GRPO step", ylabel="per-step mean", title="Training rollouts (sampled, T = 1)"
-    )
+    axes[0].set(xlabel="GRPO step", ylabel="per-step mean", title="Training rollouts (sampled, T = 1)")
     axes[1].set(
         xlabel="GRPO step (0 = SFT)",
         ylabel="EM (per-objective mean)",
