@@ -102,6 +102,10 @@ def test_the_recipe_configs_parse():
     configs = Path(__file__).resolve().parents[1] / "configs"
     sft = parse_config(["--config", str(configs / "default_agent_sft.yaml")])
     assert sft.completion_only_loss is True and sft.merge is True
+    more = parse_config(["--config", str(configs / "experiments" / "default_agent_sft_more.yaml")])
+    assert (
+        more.completion_only_loss is True and more.base_model.endswith("sft/merged") and more.seed != sft.seed
+    )
     script, args, _, scoring = parse(["--config", str(configs / "default_agent_grpo.yaml")])
     assert args.advantage_estimator == "grpo" and args.num_generations >= 2 and args.reward_metric == "em"
     script, args, _, scoring = parse(
