@@ -251,8 +251,9 @@ def _rows_from_sources(settings: Any, objectives: list[int]) -> tuple[Rows, list
 
 def corpus_of(corpora: Sequence[Any]) -> Any:
     """The one corpus several data folders share: a lone corpus (a file or passages composed on
-    the fly) as it is; the first file when every folder carries the same bytes (1-, 2-, 4-objective tasks composed from the same sources), else the passages of
-    all of them, each once (new ids), so every folder's tasks find their passages.
+    the fly) as it is; the first file when every folder carries the same bytes (1-, 2- and
+    4-objective tasks composed from the same sources); else the passages of all of them, each
+    once (new ids), so every folder's tasks find their passages.
 
     Example:
         >>> corpus_of([Path("one_obj/corpus.jsonl")])
