@@ -149,5 +149,5 @@ def test_several_composed_folders_train_together(workdir):
     union = set(passages(other)) | set(passages(workdir / "data"))
     assert len(env) == len(union)
     assert {hit.contents for hit in env.search([data[0]["questions"][0]], topk=3)[0]} <= union
-    with pytest.raises(Mem1InputError, match="does not exist"):
+    with pytest.raises(Mem1InputError, match="file not found: .*missing.jsonl"):
         build_env(TrainScriptArguments(data=str(one), corpus=str(workdir / "missing.jsonl"), split="train"))

@@ -241,17 +241,11 @@ def _load_rows(specs: Sequence[str], split: str, objectives: list[int] | None, l
     return {n: by_n[n][:limit] if limit else by_n[n] for n in chosen}, corpora
 
 
-def _environment(args: argparse.Namespace, corpora: list[Path]):
-    from mem1_hf.families.qa import retrieval_env
-
-    return retrieval_env(corpora, corpus=args.corpus, index=args.index)
-
-
 def run(args: argparse.Namespace, model=None, tokenizer=None) -> dict[str, Any]:
     """Make (or resume) the trajectory dataset described by the parsed ``args``; return the summary."""
     from tqdm.auto import tqdm
 
-    from mem1_hf.families.qa import max_turns_for
+    from mem1_hf.families.qa import max_turns_for, retrieval_env
     from mem1_hf.loop import AgentLoop, LoopConfig, Task
 
     if args.policy == "expert" and (args.do_sample or args.model):
@@ -300,7 +294,7 @@ def run(args: argparse.Namespace, model=None, tokenizer=None) -> dict[str, Any]:
         import torch
 
         torch.manual_seed(args.seed)
-    env = _environment(args, corpora)
+    env = retrieval_env(corpora, corpus=args.corpus, index=args.index)
     pending = {n: [r for r in rows if (n, r["task_id"]) not in done] for n, rows in rows_by_n.items()}
     bar = tqdm(total=sum(len(v) for v in pending.values()), desc="trajectories", unit="task", disable=None)
     with open(log, "a", encoding="utf-8") as handle, bar:

@@ -286,8 +286,6 @@ def retrieval_env(
         raise Mem1InputError("give --corpus or --index, not both")
     if index:
         return LocalRetrievalEnv.load(index, embedder=embedder, retriever=retriever)
-    if corpus and not Path(corpus).is_file():
-        raise Mem1InputError(f"no corpus: {corpus} does not exist")
     if not corpus and not corpora:
         raise Mem1InputError("the data carry no corpus.jsonl: pass --corpus C.jsonl or --index DIR")
     return LocalRetrievalEnv.from_corpus(corpus or corpus_of(corpora), retriever=retriever, embedder=embedder)
