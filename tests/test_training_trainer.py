@@ -302,3 +302,36 @@ def test_reward_follows_the_scoring_options(tokenizer, hotpot_env):
     trajectory = AgentLoop(policy, task_env, LoopConfig(max_turns=2)).run([task])[0]
     assert score_reward(task_env.score(trajectory), "em") == 0.0  # one answer for two questions: 0
     assert score_reward(task_env.score(trajectory, count_rule=False), "em") == 0.5
+
+
+def test_tied_groups_are_left_out_of_the_update(tmp_path, tokenizer, hotpot_env, data):
+    """`drop_tied_groups` (DAPO's filter): a step whose GRPO groups all tie makes no update at all
+    (not even the KL term's), while groups whose rewards differ still train."""
+
+    def tied(trajectory, task) -> float:  # every rollout of a task scores the same
+        return float(len(task.questions))
+
+    policy = make_tiny_llama(tokenizer)
+    args = _args(
+        tmp_path / "tied", advantage_estimator="grpo", num_generations=2, drop_tied_groups=True, kl_coef=0.1
+    )
+    trainer = MEM1PPOTrainer(
+        args=args,
+        processing_class=tokenizer,
+        model=policy,
+        train_dataset=data,
+        env=hotpot_env,
+        reward_funcs=[tied],
+    )
+    before = _weights(trainer)
+    metrics = trainer.train()
+    assert metrics["rollout/informative_groups"] == 0.0
+    after = _weights(trainer)
+    assert all(torch.equal(before[k], after[k]) for k in before), "a tied step changed the weights"
+
+    informative = _trainer(tmp_path / "even", tokenizer, hotpot_env, data, "grpo", drop_tied_groups=True)
+    before = _weights(informative)
+    metrics = informative.train()
+    assert metrics["rollout/informative_groups"] > 0  # sampled ids differ, so (mostly) do their shares
+    after = _weights(informative)
+    assert any(not torch.equal(before[k], after[k]) for k in before)

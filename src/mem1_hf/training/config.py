@@ -84,6 +84,15 @@ class MEM1PPOConfig(PPOConfig):
             "choices": list(KL_PLACEMENTS),
         },
     )
+    drop_tied_groups: bool = field(
+        default=False,
+        metadata={
+            "help": "GRPO: leave out of the update every group whose rewards all tie (DAPO's dynamic-sampling "
+            "filter). Their advantage is 0, so the policy gradient loses nothing; what is saved is their "
+            "replay and backward (most of a CPU step when most groups score 0). With `kl_coef` > 0 their KL "
+            "term is dropped too. A step with no informative group makes no update."
+        },
+    )
     grpo_scale_by_std: bool = field(
         default=True,
         metadata={

@@ -69,6 +69,21 @@ def _is_peft(model) -> bool:
     return isinstance(model, PeftModel)
 
 
+def _informative(scores: list[float], group_size: int) -> set[int]:
+    """Indices of the trajectories whose GRPO group's rewards do not all tie.
+
+    Example:
+        >>> sorted(_informative([0.0, 0.0, 0.5, 0.0], 2))
+        [2, 3]
+    """
+    out = set()
+    for start in range(0, len(scores), group_size):
+        group = scores[start : start + group_size]
+        if max(group) - min(group) > 1e-9:
+            out.update(range(start, start + len(group)))
+    return out
+
+
 class MEM1PPOTrainer(PPOTrainer):
     """PPO / GRPO for MEM1 agents (see the module docstring).
 
@@ -380,6 +395,13 @@ class MEM1PPOTrainer(PPOTrainer):
         ]
         # trajectories that never acted (a prompt beyond the context window) carry no tokens to train
         keep = [i for i, t in enumerate(trajectories) if t.turns]
+        n_groups = len(indices)
+        if args.advantage_estimator == "grpo" and args.drop_tied_groups:
+            informative = _informative(scores, args.num_generations)
+            n_groups = len({i // args.num_generations for i in informative})
+            # every process must run a backward under DDP: filter only where something is left
+            if informative or acc.num_processes == 1:
+                keep = [i for i in keep if i in informative]
         sequences = [
             sequences_for(trajectories[i].history, steps_from_turns(trajectories[i].turns), args.logprob_mode)
             for i in keep
@@ -515,6 +537,7 @@ class MEM1PPOTrainer(PPOTrainer):
                 [t.stop_reason in ("answered", "bought") for t in trajectories]
             ),
             "rollout/seconds": rollout_time,
+            "rollout/informative_groups": self._gather_mean([n_groups / max(len(indices), 1)]),
             "lr": self.lr_scheduler.get_last_lr()[0],
             "episode": float(self.state.episode + len(trajectories) * acc.num_processes),
         }
