@@ -10,7 +10,7 @@ from conftest import make_tiny_llama
 from peft import LoraConfig, PeftModel, get_peft_model
 
 from mem1_hf.errors import Mem1InputError
-from mem1_hf.training.adapters import concat_lora_adapters
+from mem1_hf.training.adapters import chain_lora_adapters, concat_lora_adapters
 
 MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -60,6 +60,33 @@ def test_concatenated_adapter_equals_the_two_applied_in_turn(tokenizer, tmp_path
     loaded = PeftModel.from_pretrained(type(base).from_pretrained(tmp_path / "base").eval(), str(half))
     with torch.no_grad():
         assert (loaded(ids).logits - expected).abs().max() < 5e-2
+
+
+def test_three_stages_chain_into_one_adapter(tokenizer, tmp_path):
+    """The recipe's SFT, SFT continued and RL adapters (each on the merged model of the ones
+    before) become one adapter of rank 8 + 8 + 4 with the same outputs."""
+    base = make_tiny_llama(tokenizer)
+    base.save_pretrained(tmp_path / "base")
+    ids = torch.tensor(
+        [tokenizer("Which magazine was started first, Arthur's or First for Women?")["input_ids"]]
+    )
+    model = type(base).from_pretrained(tmp_path / "base")
+    stages = [("sft", 8, 16, MODULES), ("sft2", 8, 16, MODULES), ("rl", 4, 8, MODULES[:4])]
+    for seed, (name, r, alpha, modules) in enumerate(stages):
+        peft = _random_lora(model, r, alpha, modules, seed)
+        peft.save_pretrained(tmp_path / name)
+        if name != "rl":
+            model = peft.merge_and_unload()
+    with torch.no_grad():
+        expected = peft(ids).logits
+
+    out = chain_lora_adapters([tmp_path / n for n, *_ in stages], tmp_path / "one", dtype=torch.float32)
+    assert json.loads((out / "adapter_config.json").read_text())["r"] == 20
+    one = PeftModel.from_pretrained(type(base).from_pretrained(tmp_path / "base").eval(), str(out)).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(one(ids).logits, expected, atol=1e-4, rtol=1e-4)
+    with pytest.raises(Mem1InputError, match="at least two"):
+        chain_lora_adapters([tmp_path / "sft"], tmp_path / "x")
 
 
 def test_refuses_what_is_not_a_lora_adapter(tmp_path):

@@ -1,4 +1,4 @@
-"""One LoRA adapter from two trained one after the other (SFT, then RL on the merged SFT model).
+"""One LoRA adapter from several trained one after the other (SFT, then RL on the merged SFT model).
 
 The default agent's recipe trains a LoRA adapter by SFT, merges it into the base, and trains a
 second LoRA adapter by RL on that merged model. Both are low-rank updates of the same base
@@ -7,7 +7,8 @@ weights, so their sum is exactly one LoRA adapter of rank ``r1 + r2``:
     W + s1·B1·A1 + s2·B2·A2  =  W + [s1·B1 | s2·B2] · [A1 ; A2]      (scale 1: alpha = r1 + r2)
 
 :func:`concat_lora_adapters` writes that adapter, so the shipped default is one small file on
-the untouched base model instead of a merged full model.
+the untouched base model instead of a merged full model; :func:`chain_lora_adapters` folds it over
+any number of stages (SFT, SFT continued, RL: rank ``r1 + r2 + r3``).
 
 Example:
     >>> concat_lora_adapters("runs/default/sft", "runs/default/rl", "adapter",
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -95,3 +98,34 @@ def concat_lora_adapters(
         if (first / extra).is_file():
             shutil.copy(first / extra, out / extra)
     return out
+
+
+def chain_lora_adapters(
+    adapters: Sequence[str | Path],
+    out: str | Path,
+    base_model: str | None = None,
+    dtype: torch.dtype = torch.float16,
+) -> Path:
+    """Write the one LoRA adapter equal to ``adapters`` applied in turn (each trained on the base
+    with all before it merged in); its rank is the sum of theirs.
+
+    Intermediate sums are kept in float32, so only the final ``dtype`` rounds.
+
+    Example:
+        >>> chain_lora_adapters(["runs/default/sft", "runs/default/sft2", "runs/default/rl"],
+        ...                     "adapter")  # doctest: +SKIP
+    """
+    if len(adapters) < 2:
+        raise Mem1InputError(f"need at least two adapters to chain, got {len(adapters)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        first = Path(adapters[0])
+        for i, nxt in enumerate(adapters[1:], start=1):
+            last = i == len(adapters) - 1
+            first = concat_lora_adapters(
+                first,
+                nxt,
+                out if last else Path(tmp) / str(i),
+                base_model=base_model,
+                dtype=dtype if last else torch.float32,
+            )
+    return Path(out)
