@@ -63,7 +63,7 @@ def even_token_reward(trajectory, task) -> float:
     return sum(i % 2 == 0 for i in ids) / max(len(ids), 1)
 
 
-def _trainer(tmp_path, tokenizer, env, data, estimator="gae", **overrides):
+def _trainer(tmp_path, tokenizer, env, data, estimator="gae", reward=even_token_reward, **overrides):
     policy = make_tiny_llama(tokenizer)
     if estimator == "grpo":
         args = _args(tmp_path, advantage_estimator="grpo", num_generations=2, **overrides)
@@ -73,7 +73,7 @@ def _trainer(tmp_path, tokenizer, env, data, estimator="gae", **overrides):
             model=policy,
             train_dataset=data,
             env=env,
-            reward_funcs=[even_token_reward],
+            reward_funcs=[reward],
         )
     args = _args(tmp_path, **overrides)
     return MEM1PPOTrainer(
@@ -311,17 +311,15 @@ def test_tied_groups_are_left_out_of_the_update(tmp_path, tokenizer, hotpot_env,
     def tied(trajectory, task) -> float:  # every rollout of a task scores the same
         return float(len(task.questions))
 
-    policy = make_tiny_llama(tokenizer)
-    args = _args(
-        tmp_path / "tied", advantage_estimator="grpo", num_generations=2, drop_tied_groups=True, kl_coef=0.1
-    )
-    trainer = MEM1PPOTrainer(
-        args=args,
-        processing_class=tokenizer,
-        model=policy,
-        train_dataset=data,
-        env=hotpot_env,
-        reward_funcs=[tied],
+    trainer = _trainer(
+        tmp_path / "tied",
+        tokenizer,
+        hotpot_env,
+        data,
+        "grpo",
+        reward=tied,
+        drop_tied_groups=True,
+        kl_coef=0.1,
     )
     before = _weights(trainer)
     metrics = trainer.train()

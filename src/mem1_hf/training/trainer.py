@@ -69,21 +69,6 @@ def _is_peft(model) -> bool:
     return isinstance(model, PeftModel)
 
 
-def _informative(scores: list[float], group_size: int) -> set[int]:
-    """Indices of the trajectories whose GRPO group's rewards do not all tie.
-
-    Example:
-        >>> sorted(_informative([0.0, 0.0, 0.5, 0.0], 2))
-        [2, 3]
-    """
-    out = set()
-    for start in range(0, len(scores), group_size):
-        group = scores[start : start + group_size]
-        if max(group) - min(group) > 1e-9:
-            out.update(range(start, start + len(group)))
-    return out
-
-
 class MEM1PPOTrainer(PPOTrainer):
     """PPO / GRPO for MEM1 agents (see the module docstring).
 
@@ -396,12 +381,15 @@ class MEM1PPOTrainer(PPOTrainer):
         # trajectories that never acted (a prompt beyond the context window) carry no tokens to train
         keep = [i for i, t in enumerate(trajectories) if t.turns]
         n_groups = len(indices)
-        if args.advantage_estimator == "grpo" and args.drop_tied_groups:
-            informative = _informative(scores, args.num_generations)
-            n_groups = len({i // args.num_generations for i in informative})
-            # every process must run a backward under DDP: filter only where something is left
-            if informative or acc.num_processes == 1:
-                keep = [i for i in keep if i in informative]
+        if args.advantage_estimator == "grpo":
+            groups = [f"{indices[i // args.num_generations]}" for i in range(len(trajectories))]
+            per_traj = grpo_advantages(scores, groups, args.grpo_scale_by_std)
+            if args.drop_tied_groups:  # a group whose rewards all tie has advantage 0 throughout
+                moving = {groups[i] for i, a in enumerate(per_traj) if a != 0}
+                n_groups = len(moving)
+                # every process must run a backward under DDP: filter only where something is left
+                if moving or acc.num_processes == 1:
+                    keep = [i for i in keep if groups[i] in moving]
         sequences = [
             sequences_for(trajectories[i].history, steps_from_turns(trajectories[i].turns), args.logprob_mode)
             for i in keep
@@ -441,8 +429,6 @@ class MEM1PPOTrainer(PPOTrainer):
             var = (stats[1] / stats[2] - mean**2).clamp(min=0)
             advantages = [whiten(a, mean, var) for a in advantages]
         else:
-            groups = [f"{indices[i // args.num_generations]}" for i in range(len(trajectories))]
-            per_traj = grpo_advantages(scores, groups, args.grpo_scale_by_std)
             for k, i in enumerate(keep):
                 n = old_logprobs[k].shape[0]
                 advantages.append(torch.full((n,), per_traj[i], device=acc.device))
