@@ -84,23 +84,26 @@ def main_table(found: dict) -> list[str]:
     return lines
 
 
-def mode_table(runs: Path, model: str = "rl-seed0") -> list[str]:
-    """mem1 vs full_context on the same tasks (the full_context run's, a prefix of the mem1 run's)."""
+def mode_table(runs: Path) -> list[str]:
+    """mem1 vs full_context for every model with full_context runs, on the same tasks (the
+    full_context run's, a prefix of the mem1 run's)."""
     lines = [
-        "| objectives | tasks | mem1 EM (mean) | full_context EM (mean) | mem1 peak tokens | "
+        "| model | objectives | tasks | mem1 EM (mean) | full_context EM (mean) | mem1 peak tokens | "
         "full_context peak tokens | peak ratio (mem1 / full) |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for folder in sorted((runs / "eval" / model).glob("full_context-*obj"), key=lambda p: int(p.name[13:-3])):
-        full = read_records(folder)
-        ids = {r["task_id"] for r in full}
-        a = read_cell(runs / "eval" / model / folder.name.replace("full_context", "mem1"), ids)
-        b = summarize(full)
-        if a and b and a["tasks"] == b["tasks"]:
-            lines.append(
-                f"| {folder.name[13:-3]} | {b['tasks']} | {a['em']:.3f} | {b['em']:.3f} | {a['peak_tokens']:.0f} | "
-                f"{b['peak_tokens']:.0f} | {a['peak_tokens'] / b['peak_tokens']:.2f} |"
-            )
+    for model, label in MODELS.items():
+        folders = (runs / "eval" / model).glob("full_context-*obj")
+        for folder in sorted(folders, key=lambda p: int(p.name[13:-3])):
+            full = read_records(folder)
+            ids = {r["task_id"] for r in full}
+            a = read_cell(runs / "eval" / model / folder.name.replace("full_context", "mem1"), ids)
+            b = summarize(full)
+            if a and b and a["tasks"] == b["tasks"]:
+                lines.append(
+                    f"| {label} | {folder.name[13:-3]} | {b['tasks']} | {a['em']:.3f} | {b['em']:.3f} | "
+                    f"{a['peak_tokens']:.0f} | {b['peak_tokens']:.0f} | {a['peak_tokens'] / b['peak_tokens']:.2f} |"
+                )
     return lines
 
 
@@ -163,7 +166,7 @@ def plot(runs: Path, png: Path) -> None:
         curve = heldout_curve(runs, name)
         if curve:
             axes[1].plot(*zip(*curve), marker="s", label=name)
-    axes[0].set(xlabel="GRPO step", ylabel="per-step mean", title="Training rollouts (sampled, T = 1)")
+    axes[0].set(xlabel="GRPO step", ylabel="per-step mean", title="Training rollouts (sampled)")
     axes[1].set(
         xlabel="GRPO step (0 = SFT)",
         ylabel="EM (per-objective mean)",

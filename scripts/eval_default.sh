@@ -3,10 +3,12 @@
 # the composed `test` splits (questions never trained on), BM25 top-2, observations cut at 160
 # tokens, greedy, at most 128 new tokens per turn, the family's turn budget.
 #   base:    the untrained base model, mem1 mode, 1/2/4/8 objectives
-#   sft:     the SFT model (runs/default/sft/merged), the same
-#   rl:      SFT+RL (both seeds) in mem1 mode at 1/2/4/8 objectives; SFT+RL seed 0 in
-#            full_context mode (peak tokens vs mem1); both seeds' GRPO checkpoints at 2
-#            objectives (the held-out learning curve; CURVE_STEPS)
+#   sft:     the SFT model (runs/default/sft2/merged: SFT and its continuation, the shipped
+#            default agent), the same, and in full_context mode at 1/2/4/8 objectives (peak
+#            tokens vs mem1, LIMIT_FULL tasks each)
+#   rl:      SFT+RL (both seeds, checkpoint RL_STEP) in mem1 mode at 1/2/4/8 objectives; both
+#            seeds' earlier GRPO checkpoints at 2 objectives (the held-out learning curve;
+#            CURVE_STEPS)
 #   (no argument: all of them)
 # Runs go two at a time with one thread each; each resumes when rerun. Then
 #   python benchmarks/default_agent_report.py --runs runs/default     (tables, JSON, PNG)
@@ -14,8 +16,8 @@ set -euo pipefail
 OUT=${OUT:-runs/default}
 MEM1=${MEM1:-.venv/bin/mem1}
 LIMIT_1=${LIMIT_1:-16} LIMIT_2=${LIMIT_2:-24} LIMIT_4=${LIMIT_4:-8} LIMIT_8=${LIMIT_8:-4}
-LIMIT_FULL=${LIMIT_FULL:-4} CURVE_STEPS=${CURVE_STEPS:-"2"}
-RL_STEP=${RL_STEP:-4}  # the evaluated (and shipped) GRPO checkpoint; see scripts/train_default.sh
+LIMIT_FULL=${LIMIT_FULL:-4} CURVE_STEPS=${CURVE_STEPS:-"3"}
+RL_STEP=${RL_STEP:-6}  # the evaluated GRPO checkpoint (the last of configs/default_agent_grpo.yaml)
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false OMP_NUM_THREADS=1
 what=${1:-all}
 
@@ -30,23 +32,25 @@ eval_one() {
 }
 mkdir -p "$OUT/eval"
 
+SFT=$OUT/sft2/merged
 base() { for n in 2 1 4 8; do eval_one base base mem1 "$n"; done; }
-sft() { for n in 2 1 4 8; do eval_one sft "$OUT/sft/merged" mem1 "$n"; done; }
+sft_mem1() { for n in 2 1 4 8; do eval_one sft "$SFT" mem1 "$n"; done; }
+sft_full() { for n in 1 2 4 8; do eval_one sft "$SFT" full_context "$n" "$LIMIT_FULL"; done; }
 queue_a() {
   for n in 2 1 4 8; do eval_one rl-seed0 "$OUT/rl-seed0/checkpoint-$RL_STEP" mem1 "$n"; done
   for step in $CURVE_STEPS; do eval_one "rl-seed0-step$step" "$OUT/rl-seed0/checkpoint-$step" mem1 2; done
 }
 queue_b() {
-  eval_one rl-seed1 "$OUT/rl-seed1/checkpoint-$RL_STEP" mem1 2
-  for n in 1 2 4 8; do eval_one rl-seed0 "$OUT/rl-seed0/checkpoint-$RL_STEP" full_context "$n" "$LIMIT_FULL"; done
-  for n in 1 4 8; do eval_one rl-seed1 "$OUT/rl-seed1/checkpoint-$RL_STEP" mem1 "$n"; done
+  for n in 2 1 4 8; do eval_one rl-seed1 "$OUT/rl-seed1/checkpoint-$RL_STEP" mem1 "$n"; done
   for step in $CURVE_STEPS; do eval_one "rl-seed1-step$step" "$OUT/rl-seed1/checkpoint-$step" mem1 2; done
 }
 case $what in
   base) base ;;
-  sft) sft ;;
+  sft) sft_mem1 & a=$!; sft_full & b=$!; wait $a; wait $b ;;
   rl) queue_a & a=$!; queue_b & b=$!; wait $a; wait $b ;;
-  all) base & a=$!; sft & b=$!; wait $a; wait $b; queue_a & a=$!; queue_b & b=$!; wait $a; wait $b ;;
+  all)
+    sft_mem1 & a=$!; { sft_full; base; } & b=$!; wait $a; wait $b
+    queue_a & a=$!; queue_b & b=$!; wait $a; wait $b ;;
   *) echo "usage: $0 [base|sft|rl|all]" >&2; exit 2 ;;
 esac
 echo "[$(date +%H:%M:%S)] evaluations done ($what)"

@@ -92,7 +92,7 @@ def test_demo_first_turn_with_the_shipped_adapter_is_a_valid_search(fresh_home):
 
 
 def test_the_recipe_configs_parse():
-    """`make train-default`'s two configs and the F1 GRPO experiments load with the trainers' own
+    """`make train-default`'s three configs and the GRPO experiments load with the trainers' own
     parsers (a misspelt key is an error); the experiment trains on two composed folders at once."""
     from pathlib import Path
 
@@ -102,12 +102,21 @@ def test_the_recipe_configs_parse():
     configs = Path(__file__).resolve().parents[1] / "configs"
     sft = parse_config(["--config", str(configs / "default_agent_sft.yaml")])
     assert sft.completion_only_loss is True and sft.merge is True
-    more = parse_config(["--config", str(configs / "experiments" / "default_agent_sft_more.yaml")])
+    more = parse_config(["--config", str(configs / "default_agent_sft2.yaml")])
     assert (
         more.completion_only_loss is True and more.base_model.endswith("sft/merged") and more.seed != sft.seed
     )
-    script, args, _, scoring = parse(["--config", str(configs / "default_agent_grpo.yaml")])
+    script, args, model_args, scoring = parse(["--config", str(configs / "default_agent_grpo.yaml")])
     assert args.advantage_estimator == "grpo" and args.num_generations >= 2 and args.reward_metric == "em"
+    assert (
+        args.drop_tied_groups and scoring.count_rule and model_args.model_name_or_path.endswith("sft2/merged")
+    )
+    run1 = parse(["--config", str(configs / "experiments" / "default_agent_grpo_run1.yaml")])
+    assert run1[1].format_reward > 0 and run1[2].model_name_or_path.endswith("default/sft/merged")
+    script, args, model_args, scoring = parse(
+        ["--config", str(configs / "experiments" / "default_agent_grpo_curriculum.yaml")]
+    )
+    assert script.data.endswith("qa_2obj_scored") and args.drop_tied_groups and scoring.count_rule
     script, args, _, scoring = parse(
         ["--config", str(configs / "experiments" / "default_agent_grpo_f1.yaml")]
     )

@@ -42,6 +42,7 @@ PLUGINS: tuple[str, ...] = (
     "mem1_hf.hub",
     "mem1_hf.demo",
     "mem1_hf.data.trajectories",
+    "mem1_hf.data.curriculum",
 )
 
 
@@ -58,6 +59,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("mem1_hf.train", "train a MEM1 agent (PPO/GRPO or SFT) from a YAML config"),
     "push": ("mem1_hf.hub", "publish a composed dataset, a checkpoint or the demo Space to the Hub"),
     "demo": ("mem1_hf.demo", "serve the live memory demo (Gradio) on the demo corpus"),
+    "curriculum": (
+        "mem1_hf.data.curriculum",
+        "keep the composed train tasks a model already scores on (from a `mem1 eval` run)",
+    ),
     "trajectories": (
         "mem1_hf.data.trajectories",
         "write turn-level trajectory datasets (SFT / RL rows) from an expert or a model",
