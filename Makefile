@@ -54,8 +54,9 @@ serve: $(DEMO)/corpus.jsonl
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
 
-# Reproduce the shipped default agent from scratch (expert data, SFT, GRPO x 2 seeds; ~2 h on
-# 2 CPU cores; resumable) into runs/default and src/mem1_hf/adapters/, then its held-out tables.
+# Reproduce the shipped default agent from scratch (expert data, SFT, SFT continued, GRPO x 2
+# seeds trained but not shipped; ~1.5 h on 2 CPU cores; resumable) into runs/default and
+# src/mem1_hf/adapters/, then its held-out tables.
 train-default: $(VENV)/.installed
 	SHARED_DATA=$(SHARED_DATA) bash scripts/train_default.sh
 
@@ -70,8 +71,9 @@ space: $(VENV)/.installed
 	$(PY) -c "from mem1_hf.demo.space import write_space; write_space('space', include_runtime=False)"
 
 # the rendered cards of what the project publishes: composed datasets and the default agent (its
-# adapter, with the held-out 2-objective evaluation of `make eval-default` and its TRAINING.md)
-DEFAULT_EVAL ?= runs/default/eval/rl-seed0/mem1-2obj
+# adapter, with the held-out 2-objective evaluation of `make eval-default` (the shipped SFT
+# model: eval/sft) and its TRAINING.md)
+DEFAULT_EVAL ?= runs/default/eval/sft/mem1-2obj
 cards: $(VENV)/.installed
 	rm -rf $(CARDS) && mkdir -p $(CARDS)
 	$(VENV)/bin/mem1 compose --source hotpotqa=$(SHARED_DATA)/hotpotqa/hotpotqa_dev_500.ircot.jsonl \

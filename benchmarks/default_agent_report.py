@@ -16,7 +16,13 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-MODELS = {"base": "base (untrained)", "sft": "SFT", "rl-seed0": "SFT+RL seed 0", "rl-seed1": "SFT+RL seed 1"}
+# eval folder -> table label; "sft" is the SFT model RL starts from (stages 3 + 4: the shipped default)
+MODELS = {
+    "base": "base (untrained)",
+    "sft": "SFT (the default agent)",
+    "rl-seed0": "SFT+RL seed 0",
+    "rl-seed1": "SFT+RL seed 1",
+}
 
 
 def read_records(folder: Path) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@
 # and skips stages 3-4 and 6: an RL experiment without the ~50 min of SFT.
 # Every stage is skipped when its output exists, and the trainers resume from their checkpoints,
 # so an interrupted run continues where it stopped. Outputs: runs/default/ (OUT=...).
-# Needs ../shared/data (SHARED_DATA=...). ~2 h on 2 CPU cores.
+# Needs ../shared/data (SHARED_DATA=...). ~1.5 h on 2 CPU cores.
 set -euo pipefail
 SHARED_DATA=${SHARED_DATA:-../shared/data}
 OUT=${OUT:-runs/default}
@@ -35,6 +35,12 @@ if [ "$RL_START" = shipped ]; then
 fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 stamp() { echo "[$(date +%H:%M:%S)] $*"; }
+# resume_args DIR: the flag that resumes a trainer from DIR's newest checkpoint (none: nothing)
+resume_args() {
+  local last
+  last=$(ls -d "$1"/checkpoint-* 2>/dev/null | sort -t- -k2 -n | tail -1 || true)
+  [ -n "$last" ] && echo "--resume_from_checkpoint $last" || true
+}
 mkdir -p "$OUT"
 
 stamp "1/6 compose"
@@ -51,9 +57,7 @@ stamp "2/6 expert trajectories"
 
 stamp "3/6 SFT"
 if [ -z "${SKIP_SFT:-}" ] && [ ! -f "$OUT/sft/merged/model.safetensors" ]; then
-  resume=()
-  last=$(ls -d "$OUT"/sft/checkpoint-* 2>/dev/null | sort -t- -k2 -n | tail -1 || true)
-  [ -n "$last" ] && resume=(--resume_from_checkpoint "$last")
+  read -ra resume <<< "$(resume_args "$OUT"/sft)"
   "$MEM1" train --config configs/default_agent_sft.yaml --data "$OUT/traj_sft" \
     --output_dir "$OUT/sft" "${resume[@]}"
 fi
@@ -62,9 +66,7 @@ fi
 
 stamp "4/6 SFT continued"
 if [ -z "${SKIP_SFT:-}" ] && [ ! -f "$OUT/sft2/merged/model.safetensors" ]; then
-  resume=()
-  last=$(ls -d "$OUT"/sft2/checkpoint-* 2>/dev/null | sort -t- -k2 -n | tail -1 || true)
-  [ -n "$last" ] && resume=(--resume_from_checkpoint "$last")
+  read -ra resume <<< "$(resume_args "$OUT"/sft2)"
   "$MEM1" train --config configs/default_agent_sft2.yaml --data "$OUT/traj_sft" \
     --base_model "$OUT/sft/merged" --output_dir "$OUT/sft2" "${resume[@]}"
 fi
@@ -75,9 +77,7 @@ pids=()
 for seed in $SEEDS; do
   run="$OUT/rl-seed$seed"
   [ -f "$run/adapter_model.safetensors" ] && [ -f "$run/done" ] && continue
-  resume=()
-  last=$(ls -d "$run"/checkpoint-* 2>/dev/null | sort -t- -k2 -n | tail -1 || true)
-  [ -n "$last" ] && resume=(--resume_from_checkpoint "$last")
+  read -ra resume <<< "$(resume_args "$run")"
   # one thread each: two torch processes with two threads each slow each other ~10x here
   OMP_NUM_THREADS=1 "$MEM1" train --config "$GRPO_CONFIG" --seed "$seed" \
     --data "$GRPO_DATA" --model_name_or_path "$RL_START" --output_dir "$run" \
