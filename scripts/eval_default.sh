@@ -15,7 +15,7 @@
 set -euo pipefail
 OUT=${OUT:-runs/default}
 MEM1=${MEM1:-.venv/bin/mem1}
-LIMIT_1=${LIMIT_1:-16} LIMIT_2=${LIMIT_2:-24} LIMIT_4=${LIMIT_4:-8} LIMIT_8=${LIMIT_8:-4}
+LIMIT_1=${LIMIT_1:-16} LIMIT_2=${LIMIT_2:-48} LIMIT_4=${LIMIT_4:-8} LIMIT_8=${LIMIT_8:-4}
 LIMIT_FULL=${LIMIT_FULL:-4} CURVE_STEPS=${CURVE_STEPS:-"3"}
 RL_STEP=${RL_STEP:-6}  # the evaluated GRPO checkpoint (the last of configs/default_agent_grpo.yaml)
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false OMP_NUM_THREADS=1

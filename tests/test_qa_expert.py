@@ -129,3 +129,36 @@ def test_unfindable_question_is_an_honest_failure(tokenizer, hotpot_env):
     assert not exact_match(trajectory.answers[0], gold.answers[0])
     assert "not found" in trajectory.turns[-1].parsed.internal_state
     assert 2 <= sum(t.parsed.action == "search" for t in trajectory.turns) <= 3  # one refined query at least
+
+
+def test_slips_are_invalid_turns_the_next_turn_recovers_from(composed, tokenizer):
+    """With slip_rate=1 every task slips once on a search turn: the loop parses the slip as invalid
+    (each kind, cut at the token budget), the next turn repeats the clean search it meant to write,
+    and the task still ends with one answer per question."""
+    rows, env = composed
+    config = LoopConfig(max_turns=6, batch_size=4, topk=3)
+    golds = {r["task_id"]: r for r in rows}
+    clean = AgentLoop(QAExpertPolicy(tokenizer, golds, max_turns=6), env, config).run(
+        [Task.from_row(r) for r in rows]
+    )
+    policy = QAExpertPolicy(tokenizer, golds, max_turns=6, slip_rate=1.0, max_new_tokens=128)
+    slipped = AgentLoop(policy, env, config).run([Task.from_row(r) for r in rows])
+    kinds = set()
+    for before, after in zip(clean, slipped):
+        actions = [t.parsed.action for t in after.turns]
+        assert actions.count("invalid") == 1 and actions[0] == "invalid"  # the first search turn slips
+        slip, retry = after.turns[0], after.turns[1]
+        assert len(slip.output_ids) == 128 and "previous action is invalid" in slip.observation
+        assert retry.response == before.turns[0].response  # the clean turn, one turn later
+        assert tokenizer.decode(retry.input_ids).count(slip.response) == 1  # the slip is its memory
+        assert after.stop_reason == "answered" and after.answer_count_ok
+        kinds.add(
+            "runaway"
+            if "</think>" not in slip.response
+            else "tag_typo"
+            if "<search answer>" in slip.response
+            else "bad_close"
+        )
+    assert kinds == {"bad_close", "tag_typo", "runaway"}
+    with pytest.raises(Exception, match="slip_rate"):
+        QAExpertPolicy(tokenizer, golds, slip_rate=1.5)

@@ -145,3 +145,23 @@ def test_user_mistakes_are_one_line_errors(composed_dir, tmp_path, capsys):
     )
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 3 and all(line.startswith("error: ") for line in errors)
+
+
+def test_expert_slips_leave_no_row_and_their_recovery_does(composed_dir, tmp_path, tokenizer):
+    """`--slip-rate`: the slip turn itself (invalid by design) is not a row to learn from; the turn
+    after it is, with the slip in its input as memory. The setting is recorded for resumes."""
+    from datasets import load_dataset
+
+    out = tmp_path / "slips"
+    argv = ["trajectories", "--data", str(composed_dir), "--out", str(out), *SETTINGS]
+    assert mem1_main([*argv, "--slip-rate", "1", "--max-new-tokens", "128"]) == 0
+    rows = load_dataset(str(out), split="train")
+    assert set(rows["action"]) <= {"search", "answer"}
+    recovery = [r for r in rows if "previous action is invalid" in r["context_text"]]
+    assert len(recovery) == 4 and all(r["turn"] == 1 for r in recovery)  # one per task, after turn 0
+    assert 0 not in rows["turn"]  # every task's first turn was its slip
+    run = json.loads((out / "run.json").read_text())
+    assert run["slip_rate"] == 1.0 and run["max_new_tokens"] == 128
+    assert "--slip-rate 1.0" in (out / "README.md").read_text()
+    assert mem1_main([*argv, "--slip-rate", "2"]) == 2
+    assert mem1_main([*argv, "--policy", "model", "--slip-rate", "0.5"]) == 2

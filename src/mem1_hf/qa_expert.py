@@ -18,7 +18,13 @@ text it has read:
   the whole question), then gives up on that question;
 * it answers ``<answer>a1; a2</answer>`` when every question is solved or given up, or when the
   turns run out; an unsolved question gets its best guess from what it read (the title of the
-  first document it retrieved, else ``unknown``), so the data holds honest failures.
+  first document it retrieved, else ``unknown``), so the data holds honest failures;
+* with ``slip_rate > 0`` it sometimes *slips* on a search turn the way the SFT model does
+  (:data:`SLIP_KINDS`: a search closed by ``</think>``, a ``<search answer>`` tag, a memory that
+  never closes; each run on to the turn budget), and on the next turn writes the clean turn it
+  meant to write. The slip stays in the context as the invalid turn's memory, so the row after it
+  teaches recovery: the model's invalid turns mostly follow an invalid turn whose memory it copies
+  (docs/training.md, "Why the misses"). ``mem1 trajectories`` writes no row for a slip itself.
 
 Example:
     >>> gold = QAGold(["Who wrote Hamlet?"], [["William Shakespeare"]], [["Hamlet"]])
@@ -30,12 +36,14 @@ Example:
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from mem1_hf.errors import Mem1InputError
+from mem1_hf.parsing import parse_response
 from mem1_hf.policy import GenerationRequest, GenerationResult
 from mem1_hf.prompts import PromptProfile, get_profile
 from mem1_hf.scoring import normalize_answer
@@ -46,6 +54,8 @@ MAX_SEARCHES_PER_QUESTION = 3
 QUERY_WORDS = 8
 #: words kept of a fact sentence
 FACT_WORDS = 24
+#: the shapes of the SFT model's invalid turns, imitated by a slip (all run to the turn budget)
+SLIP_KINDS = ("bad_close", "tag_typo", "runaway")
 
 _STOPWORDS = frozenset(
     """a an the of in on at to for from by with and or is are was were be been being do does did
@@ -207,6 +217,8 @@ class _TaskState:
     questions: list[_Question]
     turn: int = 0
     current: int | None = None  # the question searched last turn
+    retry: str | None = None  # after a slip: the clean response it meant to write
+    slipped: bool = False  # at most one slip per task
 
 
 class QAExpertPolicy:
@@ -217,6 +229,10 @@ class QAExpertPolicy:
         golds: task id -> :class:`QAGold` (or a composed row).
         profile: the prompt profile (``mem1-qa`` or ``mem1-paper``).
         max_turns: the loop's turn budget (the expert plans its searches within it).
+        slip_rate: the chance that a search turn is a slip (at most one per task, never when
+            fewer than two turns would be left for the retry and the answer).
+        slip_seed: seeds which turns slip and how (per task id and turn: reproducible).
+        max_new_tokens: the turn budget in tokens a slip runs on to (the model's).
     """
 
     def __init__(
@@ -225,13 +241,19 @@ class QAExpertPolicy:
         golds: Mapping[str, QAGold | Mapping[str, Any]],
         profile: str | PromptProfile = "mem1-qa",
         max_turns: int = 6,
+        slip_rate: float = 0.0,
+        slip_seed: int = 0,
+        max_new_tokens: int = 128,
     ):
+        if not 0.0 <= slip_rate <= 1.0:
+            raise Mem1InputError(f"slip_rate must be in [0, 1], got {slip_rate}")
         self.tokenizer = tokenizer
         self.golds = {k: g if isinstance(g, QAGold) else QAGold.from_row(g) for k, g in golds.items()}
         self.profile = get_profile(profile)
         if self.profile.search_tag is None:
             raise Mem1InputError(f"the QA expert needs a QA prompt profile, got {self.profile.name!r}")
         self.max_turns = max_turns
+        self.slip_rate, self.slip_seed, self.max_new_tokens = slip_rate, slip_seed, max_new_tokens
         self._state: dict[str, _TaskState] = {}
 
     # -- the policy interface ------------------------------------------------------------
@@ -240,6 +262,9 @@ class QAExpertPolicy:
         for request in requests:
             text = self.respond(request)
             ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+            if parse_response(text, self.profile).action == "invalid":  # a slip: cut at the budget
+                results.append(GenerationResult(ids[: self.max_new_tokens], [0.0] * len(ids), "length"))
+                continue
             results.append(GenerationResult(ids, [0.0] * len(ids), "stop_string"))
         return results
 
@@ -263,6 +288,18 @@ class QAExpertPolicy:
     def respond(self, request: GenerationRequest) -> str:
         """The response text for one request (reads the request's own context)."""
         state = self._task_state(request.key)
+        if state.retry is not None:  # the turn after a slip: nothing new was read
+            text, state.retry = state.retry, None
+            state.turn += 1
+            return text
+        text = self._respond(request, state)
+        kind = self._slip_kind(request.key, state) if state.current is not None else None
+        if kind is not None:
+            state.slipped, state.retry = True, text
+            return self.slip(text, kind)
+        return text
+
+    def _respond(self, request: GenerationRequest, state: _TaskState) -> str:
         for q in state.questions:
             q.fresh_fact = None
         if state.current is not None:
@@ -283,6 +320,41 @@ class QAExpertPolicy:
         q.queries.append(query)
         q.next_query = None
         return f"<{tag}>{memory}</{tag}><search>{query}</search>"
+
+    # -- slips ---------------------------------------------------------------------------
+    def _slip_kind(self, key: str, state: _TaskState) -> str | None:
+        """Whether this search turn slips, and how (seeded by task id and turn)."""
+        turns_left = self.max_turns - state.turn  # after this one: the retry and the answer need 2
+        if self.slip_rate <= 0 or state.slipped or turns_left < 2:
+            return None
+        task_id = key if key in self.golds else key.split(":", 1)[-1]
+        rng = random.Random(f"{self.slip_seed}:{task_id}:{state.turn}")
+        return rng.choice(SLIP_KINDS) if rng.random() < self.slip_rate else None
+
+    def slip(self, text: str, kind: str) -> str:
+        """An invalid version of the clean search turn ``text``, run on to the token budget.
+
+        Example:
+            >>> expert = QAExpertPolicy(tokenizer, {})  # doctest: +SKIP
+            >>> expert.slip("<think>Q1 open.</think><search>Eiffel</search>", "tag_typo")[:42]  # doctest: +SKIP
+            '<think>Q1 open.</think><search answer>Eiffel'
+        """
+        tag, search = self.profile.state_tag, self.profile.search_tag
+        memory = text[len(f"<{tag}>") : text.index(f"</{tag}>")]
+        query = text[text.index(f"<{search}>") + len(search) + 2 : text.rindex(f"</{search}>")]
+        if kind == "bad_close":  # the query closed by the state tag, then the memory again
+            head = f"<{tag}>{memory}</{tag}><{search}>{query}</{tag}><{tag}>"
+        elif kind == "tag_typo":
+            head = f"<{tag}>{memory}</{tag}><{search} answer>{query}</{search}><{tag}>"
+        elif kind == "runaway":  # the memory never closes: it copies itself on
+            head = f"<{tag}>{memory}"
+        else:
+            raise Mem1InputError(f"unknown slip kind {kind!r} (choose from {', '.join(SLIP_KINDS)})")
+        body = head
+        while len(self.tokenizer(body, add_special_tokens=False)["input_ids"]) < self.max_new_tokens:
+            body += f" {memory}"
+        ids = self.tokenizer(body, add_special_tokens=False)["input_ids"][: self.max_new_tokens]
+        return self.tokenizer.decode(ids)
 
     def _pick(self, state: _TaskState) -> int | None:
         """Keep on the question searched last (its next hop), else the first open one."""

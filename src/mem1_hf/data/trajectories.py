@@ -37,9 +37,16 @@ SETTINGS_FILE = "run.json"
 
 
 def turn_rows(
-    trajectory: Trajectory, tokenizer, golds: Sequence[Sequence[str]], extra: dict[str, Any]
+    trajectory: Trajectory,
+    tokenizer,
+    golds: Sequence[Sequence[str]],
+    extra: dict[str, Any],
+    skip_invalid: bool = False,
 ) -> list[dict]:
     """The rows of one finished task: one per turn (see the module docstring).
+
+    ``skip_invalid`` leaves out invalid turns (the scripted expert's deliberate slips: the row
+    after one, which holds it as memory, is the one to learn from).
 
     Example:
         >>> rows = turn_rows(trajectory, tokenizer, [["Paris"]], {"policy": "expert"})  # doctest: +SKIP
@@ -51,6 +58,8 @@ def turn_rows(
     score = score_task(trajectory.answer_text, golds)
     rows = []
     for turn in trajectory.turns:
+        if skip_invalid and turn.parsed.action == "invalid":
+            continue
         rows.append(
             {
                 "task_id": trajectory.task.id,
@@ -273,6 +282,11 @@ def run(args: argparse.Namespace, model=None, tokenizer=None) -> dict[str, Any]:
         "temperature": args.temperature if args.do_sample else None,
         "seed": args.seed,
     }
+    slip_rate = getattr(args, "slip_rate", 0.0)
+    if slip_rate:  # recorded only when used: older folders resume unchanged
+        if args.policy != "expert" or not 0 < slip_rate <= 1:
+            raise Mem1InputError(f"--slip-rate (0..1, got {slip_rate}) is for --policy expert")
+        settings.update(slip_rate=slip_rate, max_new_tokens=args.max_new_tokens)
     check_settings(out, settings)
     log = out / TASKS_FILE
     done_tasks = load_task_log(log)
@@ -314,7 +328,9 @@ def run(args: argparse.Namespace, model=None, tokenizer=None) -> dict[str, Any]:
             def write(trajectory: Trajectory, n: int = n, golds: dict = golds) -> None:
                 answers = golds[trajectory.task.id]["answers"]
                 extra = {"policy": args.policy, "source_split": args.split}
-                task_rows = turn_rows(trajectory, tokenizer, answers, extra)
+                task_rows = turn_rows(
+                    trajectory, tokenizer, answers, extra, skip_invalid=args.policy == "expert"
+                )
                 record = {
                     "task_id": trajectory.task.id,
                     "n_objectives": n,
@@ -339,7 +355,15 @@ def _policy(args: argparse.Namespace, model, tokenizer, golds: dict, config):
     if args.policy == "expert":
         from mem1_hf.qa_expert import QAExpertPolicy
 
-        return QAExpertPolicy(tokenizer, golds, config.profile, max_turns=config.max_turns)
+        return QAExpertPolicy(
+            tokenizer,
+            golds,
+            config.profile,
+            max_turns=config.max_turns,
+            slip_rate=getattr(args, "slip_rate", 0.0),
+            slip_seed=args.seed,
+            max_new_tokens=args.max_new_tokens,
+        )
     from mem1_hf.policy import ModelPolicy, PolicyConfig
 
     if args.do_sample:
@@ -377,6 +401,7 @@ def command_of(args: argparse.Namespace) -> str:
         ("--max-turns", args.max_turns, None),
         ("--topk", args.topk, 3),
         ("--max-obs-tokens", args.max_obs_tokens, 512),
+        ("--slip-rate", getattr(args, "slip_rate", 0.0), 0.0),
     ):
         if value != default:
             parts.append(f"{flag} {value}")
@@ -428,7 +453,16 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--max-turns", type=int, default=None, help="default: 6 up to 4 objectives, then N+4")
     p.add_argument("--topk", type=int, default=3)
     p.add_argument("--max-obs-tokens", type=int, default=512)
-    p.add_argument("--max-new-tokens", type=int, default=256)
+    p.add_argument(
+        "--max-new-tokens", type=int, default=256, help="the model's turn budget (and a slip's length)"
+    )
+    p.add_argument(
+        "--slip-rate",
+        type=float,
+        default=0.0,
+        help="--policy expert: chance that a search turn slips into an invalid one (at most one per "
+        "task) and the next turn recovers; slips get no row, the recovery does (default 0)",
+    )
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--do-sample", action="store_true", help="--policy model: sample instead of greedy")
     p.add_argument("--temperature", type=float, default=1.0)
