@@ -127,3 +127,5 @@ def test_the_recipe_configs_parse():
     )
     assert args.reward_metric == "f1" and scoring.count_rule is True and args.lr_scheduler_type == "constant"
     assert args.max_steps > args.save_steps > 0
+    _, epochs, _, _ = parse(["--config", str(configs / "experiments" / "default_agent_grpo_epochs.yaml")])
+    assert epochs.num_ppo_epochs == 4 and epochs.drop_tied_groups and epochs.kl_coef == 0.02
