@@ -43,7 +43,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mem1_hf.errors import Mem1InputError
-from mem1_hf.parsing import parse_response
 from mem1_hf.policy import GenerationRequest, GenerationResult
 from mem1_hf.prompts import PromptProfile, get_profile
 from mem1_hf.scoring import normalize_answer
@@ -262,20 +261,23 @@ class QAExpertPolicy:
         for request in requests:
             text = self.respond(request)
             ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-            if parse_response(text, self.profile).action == "invalid":  # a slip: cut at the budget
-                results.append(GenerationResult(ids[: self.max_new_tokens], [0.0] * len(ids), "length"))
-                continue
-            results.append(GenerationResult(ids, [0.0] * len(ids), "stop_string"))
+            slipped = self._state[request.key].retry is not None  # respond() just wrote a slip
+            if slipped:  # a slip runs on to the token budget, as a model's invalid turn does
+                ids = ids[: self.max_new_tokens]
+            results.append(GenerationResult(ids, [0.0] * len(ids), "length" if slipped else "stop_string"))
         return results
 
     def release(self, key: str) -> None:
         self._state.pop(key, None)
 
     # -- one turn ------------------------------------------------------------------------
+    def _task_id(self, key: str) -> str:
+        # the loop keys a task "index:task_id"
+        return key if key in self.golds else key.split(":", 1)[-1]
+
     def _task_state(self, key: str) -> _TaskState:
         if key not in self._state:
-            # the loop keys a task "index:task_id"
-            task_id = key if key in self.golds else key.split(":", 1)[-1]
+            task_id = self._task_id(key)
             gold = self.golds.get(task_id)
             if gold is None:
                 raise Mem1InputError(f"the QA expert has no gold answers for task {task_id!r}")
@@ -327,8 +329,7 @@ class QAExpertPolicy:
         turns_left = self.max_turns - state.turn  # after this one: the retry and the answer need 2
         if self.slip_rate <= 0 or state.slipped or turns_left < 2:
             return None
-        task_id = key if key in self.golds else key.split(":", 1)[-1]
-        rng = random.Random(f"{self.slip_seed}:{task_id}:{state.turn}")
+        rng = random.Random(f"{self.slip_seed}:{self._task_id(key)}:{state.turn}")
         return rng.choice(SLIP_KINDS) if rng.random() < self.slip_rate else None
 
     def slip(self, text: str, kind: str) -> str:
