@@ -2,7 +2,8 @@
 # Reproduce the default MEM1 agent from scratch on a CPU (`make train-default`; docs/training.md):
 #   1. compose held-out-safe HotpotQA + NQ tasks (1, 2, 4, 8 objectives; 10% of each source's
 #      questions go to `test` and are never trained on)
-#   2. the scripted QA expert writes MEM1 trajectories over 1/2/4-objective train tasks
+#   2. the scripted QA expert writes MEM1 trajectories over 1/2/4-objective train tasks, each
+#      turn fitted into 96 tokens (--fit-tokens: its quoted facts are cut until the turn fits)
 #   3. SFT warm start: LoRA r=8 on SmolLM2-135M-Instruct (configs/default_agent_sft.yaml)
 #   4. SFT continued: a fresh LoRA r=8 on the merged SFT model, a second sample of the expert
 #      rows (configs/default_agent_sft2.yaml)
@@ -53,7 +54,8 @@ done
 
 stamp "2/6 expert trajectories"
 "$MEM1" trajectories --data "$OUT/data/qa_1obj" --data "$OUT/data/qa_2obj" --data "$OUT/data/qa_4obj" \
-  --split train --objectives 1,2,4 --limit 300 --topk 2 --max-obs-tokens 160 --out "$OUT/traj_sft"
+  --split train --objectives 1,2,4 --limit 300 --topk 2 --max-obs-tokens 160 --fit-tokens 96 \
+  --out "$OUT/traj_sft"
 
 stamp "3/6 SFT"
 if [ -z "${SKIP_SFT:-}" ] && [ ! -f "$OUT/sft/merged/model.safetensors" ]; then

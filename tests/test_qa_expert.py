@@ -102,6 +102,21 @@ def test_memory_keeps_answers_and_drops_their_sentences(expert_run):
     assert dropped > 0
 
 
+def test_memory_says_only_what_was_done_before_the_turn(expert_run, tokenizer, hotpot_env):
+    """The first turn has searched nothing: every question is plainly open and Q1's search is a
+    first search, not a refined one; a refined query follows a search that found nothing."""
+    _, trajectories = expert_run
+    for trajectory in trajectories:
+        first = trajectory.turns[0].parsed.internal_state
+        assert "not found" not in first and first.endswith("Now Q1 (search).")
+    gold = QAGold(["Who wrote the novel Zzyzx Quorblat?"], [["Nobody Real"]], [["Zzyzx Quorblat (novel)"]])
+    policy = QAExpertPolicy(tokenizer, {"t0": gold}, max_turns=6)
+    (trajectory,) = AgentLoop(policy, hotpot_env, LoopConfig(max_turns=6)).run([Task("t0", gold.questions)])
+    memories = [t.parsed.internal_state for t in trajectory.turns]
+    assert memories[0] == "Q1 open. Now Q1 (search)."
+    assert memories[1] == "Q1 open: not found yet. Now Q1 (new query)."
+
+
 def test_multi_hop_question_searches_twice(tokenizer, hotpot_env):
     """A HotpotQA bridge question: the first search finds the bridge passage, the second the answer."""
     gold = QAGold(
@@ -162,3 +177,31 @@ def test_slips_are_invalid_turns_the_next_turn_recovers_from(composed, tokenizer
     assert kinds == {"bad_close", "tag_typo", "runaway"}
     with pytest.raises(Exception, match="slip_rate"):
         QAExpertPolicy(tokenizer, golds, slip_rate=1.5)
+
+
+def test_fit_tokens_shortens_facts_until_the_turn_fits(composed, tokenizer, expert_run):
+    """With fit_tokens a turn fits the budget: long turns cut their facts (then drop them), while
+    the searches, the answers and the turn count stay those of the unfitted expert."""
+    rows, env = composed
+    _, unfitted = expert_run
+    config = LoopConfig(max_turns=6, batch_size=4, topk=3)
+    policy = QAExpertPolicy(
+        tokenizer, {r["task_id"]: r for r in rows}, config.profile, max_turns=6, fit_tokens=64
+    )
+    fitted = AgentLoop(policy, env, config).run([Task.from_row(r) for r in rows])
+    longer = 0
+    for before, after in zip(unfitted, fitted):
+        assert [t.parsed.action for t in after.turns] == [t.parsed.action for t in before.turns]
+        assert [t.parsed.content for t in after.turns] == [t.parsed.content for t in before.turns]
+        assert after.answers == before.answers
+        for b, a in zip(before.turns, after.turns):
+            # over the budget only when no fact is left to cut (long answers, many questions)
+            assert len(a.output_ids) <= 64 or ("Known:" not in a.response and "(" not in a.response)
+            if len(b.output_ids) > 64:
+                longer += 1
+                assert a.parsed.internal_state != b.parsed.internal_state
+            else:
+                assert a.response == b.response  # a turn that fits is written as before
+    assert longer >= 5  # the budget did bite
+    with pytest.raises(Exception, match="fit_tokens"):
+        QAExpertPolicy(tokenizer, {}, fit_tokens=8)

@@ -165,3 +165,21 @@ def test_expert_slips_leave_no_row_and_their_recovery_does(composed_dir, tmp_pat
     assert "--slip-rate 1.0" in (out / "README.md").read_text()
     assert mem1_main([*argv, "--slip-rate", "2"]) == 2
     assert mem1_main([*argv, "--policy", "model", "--slip-rate", "0.5"]) == 2
+
+
+def test_fit_tokens_is_recorded_and_bounds_the_rows(composed_dir, tmp_path):
+    """`--fit-tokens`: the expert's rows fit the budget (facts cut), the setting is recorded for
+    resumes and in the card's command; a bad value is one error line."""
+    import numpy as np
+    import pandas as pd
+
+    out = tmp_path / "fit"
+    argv = ["trajectories", "--data", str(composed_dir), "--out", str(out), *SETTINGS]
+    assert mem1_main([*argv, "--fit-tokens", "72"]) == 0
+    rows = pd.read_parquet(out / "data" / "train.parquet")
+    lengths = rows["completion_mask"].apply(lambda m: int(np.sum(m)))
+    assert (lengths <= 72).mean() > 0.9  # only fact-free turns may stay longer
+    assert json.loads((out / "run.json").read_text())["fit_tokens"] == 72
+    assert "--fit-tokens 72" in (out / "README.md").read_text()
+    assert mem1_main([*argv, "--fit-tokens", "80"]) == 2  # other settings: refused, not mixed
+    assert mem1_main([*argv, "--fit-tokens", "4"]) == 2

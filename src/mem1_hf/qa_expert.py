@@ -19,6 +19,9 @@ text it has read:
 * it answers ``<answer>a1; a2</answer>`` when every question is solved or given up, or when the
   turns run out; an unsolved question gets its best guess from what it read (the title of the
   first document it retrieved, else ``unknown``), so the data holds honest failures;
+* with ``fit_tokens`` no turn is longer than that many tokens (where cutting facts can make it
+  so): a longer turn cuts every fact to fewer words (:data:`FIT_FACT_WORDS`), then drops them;
+  the searches and answers do not change;
 * with ``slip_rate > 0`` it sometimes *slips* on a search turn the way the SFT model does
   (:data:`SLIP_KINDS`: a search closed by ``</think>``, a ``<search answer>`` tag, a memory that
   never closes; each run on to the turn budget), and on the next turn writes the clean turn it
@@ -53,6 +56,8 @@ MAX_SEARCHES_PER_QUESTION = 3
 QUERY_WORDS = 8
 #: words kept of a fact sentence
 FACT_WORDS = 24
+#: fact lengths (words) tried in turn when a turn is longer than ``fit_tokens``; 0 drops the facts
+FIT_FACT_WORDS = (16, 12, 8, 0)
 #: the shapes of the SFT model's invalid turns, imitated by a slip (all run to the turn budget)
 SLIP_KINDS = ("bad_close", "tag_typo", "runaway")
 
@@ -232,6 +237,11 @@ class QAExpertPolicy:
             fewer than two turns would be left for the retry and the answer).
         slip_seed: seeds which turns slip and how (per task id and turn: reproducible).
         max_new_tokens: the turn budget in tokens a slip runs on to (the model's).
+        fit_tokens: the longest turn (tokens) the expert writes: a longer one shortens its facts
+            (:data:`FIT_FACT_WORDS`) until it fits, so no row teaches a turn the model's budget
+            would cut (``None``: no limit). The SFT model's invalid turns were mostly a long
+            memory whose action the 128-token budget cut, and 2.6% of the expert's rows were
+            longer than 128 tokens.
     """
 
     def __init__(
@@ -243,9 +253,14 @@ class QAExpertPolicy:
         slip_rate: float = 0.0,
         slip_seed: int = 0,
         max_new_tokens: int = 128,
+        fit_tokens: int | None = None,
     ):
         if not 0.0 <= slip_rate <= 1.0:
             raise Mem1InputError(f"slip_rate must be in [0, 1], got {slip_rate}")
+        if fit_tokens is not None and fit_tokens < 32:
+            raise Mem1InputError(
+                f"fit_tokens must be at least 32 (a turn's tags and query), got {fit_tokens}"
+            )
         self.tokenizer = tokenizer
         self.golds = {k: g if isinstance(g, QAGold) else QAGold.from_row(g) for k, g in golds.items()}
         self.profile = get_profile(profile)
@@ -253,6 +268,7 @@ class QAExpertPolicy:
             raise Mem1InputError(f"the QA expert needs a QA prompt profile, got {self.profile.name!r}")
         self.max_turns = max_turns
         self.slip_rate, self.slip_seed, self.max_new_tokens = slip_rate, slip_seed, max_new_tokens
+        self.fit_tokens = fit_tokens
         self._state: dict[str, _TaskState] = {}
 
     # -- the policy interface ------------------------------------------------------------
@@ -311,17 +327,32 @@ class QAExpertPolicy:
         state.turn += 1
         target = self._pick(state) if searches_left > 0 and not request.last_turn else None
         state.current = target
-        tag = self.profile.state_tag
         if target is None:
-            memory = self._memory(state, None)
-            answers = "; ".join(self._final(q) for q in state.questions)
-            return f"<{tag}>{memory}</{tag}><answer>{answers}</answer>"
-        q = state.questions[target]
-        memory = self._memory(state, target)
-        query = q.next_query or keywords(q.text)
-        q.queries.append(query)
-        q.next_query = None
-        return f"<{tag}>{memory}</{tag}><search>{query}</search>"
+            action = f"<answer>{'; '.join(self._final(q) for q in state.questions)}</answer>"
+        else:
+            query = state.questions[target].next_query or keywords(state.questions[target].text)
+            action = f"<search>{query}</search>"
+        tag = self.profile.state_tag
+
+        def write(fact_words: int | None) -> str:
+            return f"<{tag}>{self._memory(state, target, fact_words)}</{tag}>{action}"
+
+        # the memory describes what was done before this turn, so the query is recorded after it
+        # (recorded first, a question's first search read "not found yet ... (new query)")
+        text = self._fit(write)
+        if target is not None:
+            state.questions[target].queries.append(query)
+            state.questions[target].next_query = None
+        return text
+
+    def _fit(self, write) -> str:
+        """``write(fact_words)`` with the longest facts that keep the turn within ``fit_tokens``."""
+        text = write(None)
+        for words in FIT_FACT_WORDS if self.fit_tokens else ():
+            if len(self.tokenizer(text, add_special_tokens=False)["input_ids"]) <= self.fit_tokens:
+                break
+            text = write(words)
+        return text
 
     # -- slips ---------------------------------------------------------------------------
     def _slip_kind(self, key: str, state: _TaskState) -> str | None:
@@ -464,16 +495,27 @@ class QAExpertPolicy:
             return "yes"
         return (q.guess or "unknown").replace(";", ",")
 
-    def _memory(self, state: _TaskState, target: int | None) -> str:
+    def _memory(self, state: _TaskState, target: int | None, fact_words: int | None = None) -> str:
+        """The ``<think>`` text; ``fact_words`` cuts every fact to that many words (0: no facts)."""
+
+        def cut(facts: list[str]) -> str:
+            if fact_words is None:
+                return " ".join(facts)
+            return " ".join(shorten(f, words=fact_words) for f in facts) if fact_words else ""
+
         lines = []
         for n, q in enumerate(state.questions, start=1):
+            fresh = cut([q.fresh_fact]) if q.fresh_fact else ""
+            known = cut(q.facts)
             if q.answer is not None:
-                lines.append(f"Q{n} answer: {q.answer}." + (f" ({q.fresh_fact})" if q.fresh_fact else ""))
+                lines.append(f"Q{n} answer: {q.answer}." + (f" ({fresh})" if fresh else ""))
             elif q.gave_up or (target is None and q.open):
-                found = f" Known: {' '.join(q.facts)}" if q.facts else ""
+                found = f" Known: {known}" if known else ""
                 lines.append(f"Q{n} not found; best guess: {self._final(q)}.{found}")
+            elif known:
+                lines.append(f"Q{n} open. Known: {known}")
             elif q.facts:
-                lines.append(f"Q{n} open. Known: {' '.join(q.facts)}")
+                lines.append(f"Q{n} open.")
             elif q.queries:
                 lines.append(f"Q{n} open: not found yet.")
             else:

@@ -287,6 +287,11 @@ def run(args: argparse.Namespace, model=None, tokenizer=None) -> dict[str, Any]:
         if args.policy != "expert" or not 0 < slip_rate <= 1:
             raise Mem1InputError(f"--slip-rate (0..1, got {slip_rate}) is for --policy expert")
         settings.update(slip_rate=slip_rate, max_new_tokens=args.max_new_tokens)
+    fit_tokens = getattr(args, "fit_tokens", None)
+    if fit_tokens is not None:  # recorded only when used, as --slip-rate
+        if args.policy != "expert" or fit_tokens < 32:
+            raise Mem1InputError(f"--fit-tokens (>= 32, got {fit_tokens}) is for --policy expert")
+        settings.update(fit_tokens=fit_tokens)
     check_settings(out, settings)
     log = out / TASKS_FILE
     done_tasks = load_task_log(log)
@@ -363,6 +368,7 @@ def _policy(args: argparse.Namespace, model, tokenizer, golds: dict, config):
             slip_rate=getattr(args, "slip_rate", 0.0),
             slip_seed=args.seed,
             max_new_tokens=args.max_new_tokens,
+            fit_tokens=getattr(args, "fit_tokens", None),
         )
     from mem1_hf.policy import ModelPolicy, PolicyConfig
 
@@ -402,6 +408,7 @@ def command_of(args: argparse.Namespace) -> str:
         ("--topk", args.topk, 3),
         ("--max-obs-tokens", args.max_obs_tokens, 512),
         ("--slip-rate", getattr(args, "slip_rate", 0.0), 0.0),
+        ("--fit-tokens", getattr(args, "fit_tokens", None), None),
     ):
         if value != default:
             parts.append(f"{flag} {value}")
@@ -462,6 +469,13 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
         default=0.0,
         help="--policy expert: chance that a search turn slips into an invalid one (at most one per "
         "task) and the next turn recovers; slips get no row, the recovery does (default 0)",
+    )
+    p.add_argument(
+        "--fit-tokens",
+        type=int,
+        default=None,
+        help="--policy expert: the longest turn it writes (tokens); longer turns shorten their facts "
+        "until they fit, so no row teaches a turn the model's --max-new-tokens would cut (default: no limit)",
     )
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--do-sample", action="store_true", help="--policy model: sample instead of greedy")
