@@ -183,3 +183,78 @@ def test_fit_tokens_is_recorded_and_bounds_the_rows(composed_dir, tmp_path):
     assert "--fit-tokens 72" in (out / "README.md").read_text()
     assert mem1_main([*argv, "--fit-tokens", "80"]) == 2  # other settings: refused, not mixed
     assert mem1_main([*argv, "--fit-tokens", "4"]) == 2
+
+
+WEBSHOP = SHARED_DATA / "webshop"
+SHOP_ARGS = [
+    "--env",
+    "webshop",
+    "--products",
+    str(WEBSHOP / "webshop_small_1000_products.json.gz"),
+    "--attributes",
+    str(WEBSHOP / "items_ins_v2_1000.json"),
+    "--goal-query-map",
+    str(WEBSHOP / "goal_query_map.json"),
+]
+
+
+def test_webshop_expert_rows_round_trip_and_equal_the_loops_ids(tmp_path, tokenizer):
+    """`--env webshop`: the WebShop expert through the same loop, keep rule and row format; the
+    rows load with `load_dataset(folder)`, equal the loop's ids, carry WebShop's reward, resume."""
+    from datasets import load_dataset
+
+    from mem1_hf.envs.webshop import WebShopEnv
+    from mem1_hf.families.webshop import WebShopTaskEnv
+    from mem1_hf.prompts import get_profile
+
+    require_data()
+    out = tmp_path / "shop_rows"
+    argv = ["trajectories", *SHOP_ARGS, "--split", "train", "--limit", "6", "--out", str(out)]
+    assert mem1_main(argv) == 0
+    rows = load_dataset(str(out), split="train")
+    shop = WebShopEnv.from_files(
+        WEBSHOP / "webshop_small_1000_products.json.gz",
+        WEBSHOP / "items_ins_v2_1000.json",
+        goal_query_map=WEBSHOP / "goal_query_map.json",
+        seed=0,
+    )
+    task_env = WebShopTaskEnv(shop, get_profile("mem1-webshop"))
+    config = LoopConfig(prompt_profile="mem1-webshop", max_turns=10, batch_size=4)
+    policy = task_env.expert_policy(tokenizer, 10)
+    goals = shop.goals("train")[:6]
+    trajectories = AgentLoop(policy, task_env, config).run([Task.from_row(g) for g in goals])
+    expected = sorted(
+        (tr.task.id, turn.index, turn.input_ids + turn.output_ids, len(turn.input_ids), tr.reward)
+        for tr in trajectories
+        for turn in tr.turns
+    )
+    got = sorted(
+        (r["task_id"], r["turn"], r["input_ids"], r["completion_mask"].count(0), r["reward"]) for r in rows
+    )
+    assert [g[:4] for g in got] == [e[:4] for e in expected]
+    assert [g[4] for g in got] == pytest.approx([e[4] for e in expected])  # WebShop's reward, per row
+    assert all(r["stop_reason"] == "bought" and r["action"] == "answer" for r in rows)
+    assert all(r["questions"] == [shop.goal(r["task_id"]).instruction] and r["golds"] == [] for r in rows)
+    # the response says why (think), what was done (summary) and does one WebShop action
+    first = rows.filter(lambda r: r["turn"] == 0)[0]["response_text"]
+    assert first.startswith("<think>I am on the search page.") and "<summary>Searched: nothing yet." in first
+    assert "<answer>search[" in first
+    summary = json.loads((out / "summary.json").read_text())["1"]
+    assert summary["tasks"] == 6 and summary["searches_per_task"] >= 1
+    assert summary["reward"] == pytest.approx(sum(t.reward for t in trajectories) / 6, abs=1e-4)
+    card = (out / "README.md").read_text()
+    assert "license: mit" in card and "--env webshop" in card and "WebShop" in card
+    assert mem1_main(argv) == 0  # a rerun resumes: nothing new, the same rows
+    assert len(load_dataset("parquet", data_files=str(out / "data" / "train.parquet"))["train"]) == len(rows)
+    assert mem1_main([*argv[:-2], "--out", str(out), "--shop-seed", "1"]) == 2  # other settings: refused
+
+
+def test_webshop_trajectories_refuse_qa_flags(tmp_path, capsys):
+    require_data()
+    base = ["trajectories", *SHOP_ARGS, "--limit", "2", "--out", str(tmp_path / "o")]
+    assert mem1_main([*base, "--data", str(tmp_path)]) == 2
+    assert mem1_main([*base, "--fit-tokens", "64"]) == 2
+    assert mem1_main([*base, "--split", "dev"]) == 2
+    assert mem1_main(["trajectories", "--out", str(tmp_path / "q")]) == 2  # QA needs --data
+    err = capsys.readouterr().err
+    assert err.count("error:") == 4 and "Traceback" not in err

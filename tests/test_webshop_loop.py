@@ -50,7 +50,7 @@ def test_expert_through_the_loop_reaches_high_reward(shop, tokenizer):
 def test_think_is_dropped_and_summary_kept(shop, tokenizer):
     trajectory = _expert_run(shop, tokenizer, shop.goals("test")[:1], "mem1")[0]
     second_input = tokenizer.decode(trajectory.turns[1].input_ids)
-    assert "<summary>Goal:" in second_input and "<think>" not in second_input.split("Current page:")[-1]
+    assert "<summary>Searched:" in second_input and "<think>" not in second_input.split("Current page:")[-1]
     full = _expert_run(shop, tokenizer, shop.goals("test")[:1], "full_context")[0]
     assert "<think>I am on the" in tokenizer.decode(full.turns[-1].input_ids)  # full context keeps it
     assert full.turns[-1].context_tokens > trajectory.turns[-1].context_tokens

@@ -4,12 +4,14 @@ It writes ``mem1-webshop`` responses (``<think>`` + ``<summary>`` + ``<answer>AC
 whose action is :func:`~mem1_hf.envs.webshop.expert.expert_action`'s, so the expert runs through
 exactly the loop, keep rule, parser and task environment a model runs through. A high reward
 then shows that the environment, its reward and the loop's WebShop path are right,
-independent of any model.
+independent of any model. Its turns are also SFT rows (``mem1 trajectories --env webshop``), so
+they are short and say why: the ``<think>`` names the reason for the action (discarded next
+turn), the ``<summary>`` the progress a later turn needs (the instruction itself stays in the
+prompt, so the summary does not repeat it).
 
 Example:
-    >>> task_env = as_task_env(shop, "mem1-webshop")  # doctest: +SKIP
-    >>> policy = WebShopExpertPolicy(tokenizer, task_env)  # doctest: +SKIP
-    >>> AgentLoop(policy, task_env, LoopConfig(prompt_profile="mem1-webshop", max_turns=10)).run(tasks)  # doctest: +SKIP
+    >>> expert_response("results", "click[b07b6dvg41]", "shampoo", None, {})
+    '<think>I am on the results page. b07b6dvg41 fits the instruction best; I open it.</think><summary>Searched: shampoo. Open item: none. Options chosen: none.</summary><answer>click[b07b6dvg41]</answer>'
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, Protocol
 
 from mem1_hf.envs.webshop.env import WebShopSession
 from mem1_hf.envs.webshop.expert import expert_action
+from mem1_hf.envs.webshop.pages import BACK_TO_SEARCH, BUY_NOW, NEXT_PAGE
 from mem1_hf.policy import GenerationRequest, GenerationResult
 
 
@@ -26,6 +29,37 @@ class SessionSource(Protocol):
     """Where the expert reads a running task's WebShop session (the WebShop task environment)."""
 
     def session(self, key: str) -> WebShopSession: ...
+
+
+def _reason(kind: str, action: str) -> str:
+    """Why the expert takes ``action`` on a ``kind`` page (one short sentence)."""
+    if action.startswith("search["):
+        return "I search for the product the instruction describes."
+    target = action[len("click[") : -1]
+    if kind == "results":
+        if target == NEXT_PAGE.lower():
+            return "No listed item fits the instruction; I look at the next page."
+        if target == BACK_TO_SEARCH.lower():
+            return "No listed item fits the instruction; I search again."
+        return f"{target} fits the instruction best; I open it."
+    if kind == "item":
+        if target == BUY_NOW.lower():
+            return "The options the instruction asks for are chosen; I buy it."
+        return f"The instruction asks for {target}; I choose it."
+    return "I go back to the item."
+
+
+def expert_response(
+    kind: str, action: str, keywords: str | None, asin: str | None, options: dict[str, str]
+) -> str:
+    """The expert's turn text for ``action`` taken on a ``kind`` page in the given browser state."""
+    chosen = ", ".join(f"{k}: {v}" for k, v in options.items()) or "none"
+    return (
+        f"<think>I am on the {kind} page. {_reason(kind, action)}</think>"
+        f"<summary>Searched: {keywords or 'nothing yet'}. Open item: {(asin or 'none').lower()}. "
+        f"Options chosen: {chosen}.</summary>"
+        f"<answer>{action}</answer>"
+    )
 
 
 class WebShopExpertPolicy:
@@ -46,13 +80,9 @@ class WebShopExpertPolicy:
         results = []
         for request in requests:
             session = self.sessions.session(request.key)
+            state = session.state
             action = expert_action(session.goal, session, self.max_turns)
-            chosen = ", ".join(f"{k}: {v}" for k, v in session.state.options.items()) or "none"
-            text = (
-                f"<think>I am on the {session.state.kind} page.</think>"
-                f"<summary>Goal: {session.goal.instruction} Options chosen: {chosen}.</summary>"
-                f"<answer>{action}</answer>"
-            )
+            text = expert_response(state.kind, action, state.keywords, state.asin, state.options)
             ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
             results.append(GenerationResult(ids, [0.0] * len(ids), "stop_string"))
         return results

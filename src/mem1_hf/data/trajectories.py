@@ -1,11 +1,12 @@
 """Turn-level trajectory datasets (``mem1 trajectories``): the rows SFT and RL train on.
 
-A policy (the scripted :class:`~mem1_hf.qa_expert.QAExpertPolicy`, or a model) answers
-composed QA tasks through the agent loop; every turn becomes one row: ``input_ids`` =
+A policy (a family's scripted expert, or a model) runs tasks through the agent loop: composed
+QA tasks (the :class:`~mem1_hf.qa_expert.QAExpertPolicy`) or WebShop goals (``--env webshop``,
+the :class:`~mem1_hf.expert_policy.WebShopExpertPolicy`); every turn becomes one row: ``input_ids`` =
 the turn's input ids + its output ids exactly as the loop saw and produced them (token in,
 token out: nothing is decoded and re-tokenized), ``completion_mask`` = 0 on the input and 1
 on the output, plus readable text, the task id, the turn, the objective count, and the task's
-outcome reward (EM, per-objective mean). The folder is Hub-ready: ``data/<split>.parquet``
+outcome reward (QA: EM, per-objective mean; WebShop: WebShop's reward). The folder is Hub-ready: ``data/<split>.parquet``
 and a dataset card ``README.md``; ``load_dataset(DIR)`` reads it, TRL's ``SFTTrainer`` trains
 on it with ``completion_only_loss=True``.
 
@@ -15,6 +16,7 @@ settings is refused).
 
 Example:
     $ mem1 trajectories --data out/qa_2obj --split train --policy expert --out runs/traj_2obj
+    $ mem1 trajectories --env webshop --products P.json.gz --attributes A.json --limit 100 --out runs/traj_shop
     >>> rows = load_dataset("runs/traj_2obj", split="train")  # doctest: +SKIP
     >>> rows[0]["completion_mask"][-1]  # doctest: +SKIP
     1
@@ -42,11 +44,13 @@ def turn_rows(
     golds: Sequence[Sequence[str]],
     extra: dict[str, Any],
     skip_invalid: bool = False,
+    outcome: dict[str, float] | None = None,
 ) -> list[dict]:
     """The rows of one finished task: one per turn (see the module docstring).
 
     ``skip_invalid`` leaves out invalid turns (the scripted expert's deliberate slips: the row
-    after one, which holds it as memory, is the one to learn from).
+    after one, which holds it as memory, is the one to learn from). ``outcome`` gives the
+    task's ``reward`` / ``em_sum`` / ``f1`` where there are no gold answers to score (WebShop).
 
     Example:
         >>> rows = turn_rows(trajectory, tokenizer, [["Paris"]], {"policy": "expert"})  # doctest: +SKIP
@@ -55,7 +59,9 @@ def turn_rows(
     """
     from mem1_hf.scoring import score_task
 
-    score = score_task(trajectory.answer_text, golds)
+    if outcome is None:
+        score = score_task(trajectory.answer_text, golds)
+        outcome = {"reward": score.em_mean, "em_sum": score.em_sum, "f1": score.f1_mean}
     rows = []
     for turn in trajectory.turns:
         if skip_invalid and turn.parsed.action == "invalid":
@@ -72,9 +78,9 @@ def turn_rows(
                 "response_text": turn.response,
                 "action": turn.parsed.action,
                 "completion_logprobs": list(turn.logprobs),
-                "reward": score.em_mean,
-                "em_sum": score.em_sum,
-                "f1": score.f1_mean,
+                "reward": outcome["reward"],
+                "em_sum": outcome["em_sum"],
+                "f1": outcome["f1"],
                 "answer_text": trajectory.answer_text,
                 "questions": list(trajectory.task.questions),
                 "golds": [list(g) for g in golds],
@@ -151,7 +157,11 @@ def check_settings(out: Path, settings: dict[str, Any]) -> None:
 
 
 def summarize(tasks: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Per objective count: tasks, rows, EM (mean per objective), valid-action rate, searches per task."""
+    """Per objective count: tasks, rows, EM (mean per objective), valid-action rate, searches per task.
+
+    WebShop tasks (one objective each) report their mean ``reward`` and ``success_rate`` too (their
+    ``em`` is the reward: the row field both families fill).
+    """
     out: dict[str, Any] = {}
     for n in sorted({t["n_objectives"] for t in tasks}):
         group = [t for t in tasks if t["n_objectives"] == n]
@@ -161,21 +171,36 @@ def summarize(tasks: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "rows": len(rows),
             "em": round(sum(t["em"] for t in group) / len(group), 4),
             "valid_action_rate": round(sum(r["action"] != "invalid" for r in rows) / max(len(rows), 1), 4),
-            "searches_per_task": round(sum(r["action"] == "search" for r in rows) / len(group), 3),
+            "searches_per_task": round(sum(_is_search(r) for r in rows) / len(group), 3),
             "answered": round(sum(t["answered"] for t in group) / len(group), 4),
             "mean_row_tokens": round(sum(len(r["input_ids"]) for r in rows) / max(len(rows), 1), 1),
         }
+        if any("success" in t for t in group):
+            out[str(n)].update(
+                reward=out[str(n)]["em"],
+                success_rate=round(sum(bool(t.get("success")) for t in group) / len(group), 4),
+                turns_per_task=round(len(rows) / len(group), 2),
+            )
     return out
+
+
+def _is_search(row: dict[str, Any]) -> bool:
+    """A search turn: QA's ``<search>`` action, or a WebShop ``search[...]`` inside ``<answer>``."""
+    return row["action"] == "search" or (
+        row["action"] == "answer" and "<answer>search[" in (row["response_text"] or "")
+    )
 
 
 def render_card(settings: dict[str, Any], summary: dict[str, Any], split: str, n_rows: int) -> str:
     """The dataset card (YAML header for the Hub + what the rows are and how they were made)."""
+    if settings.get("env") == "webshop":
+        return render_webshop_card(settings, summary, split, n_rows)
     table = "\n".join(
         f"| {n} | {s['tasks']} | {s['rows']} | {s['em']:.3f} | {s['valid_action_rate']:.3f} | "
         f"{s['searches_per_task']:.2f} | {s['mean_row_tokens']:.0f} |"
         for n, s in summary.items()
     )
-    size = "n<1K" if n_rows < 1000 else ("1K<n<10K" if n_rows < 10_000 else "10K<n<100K")
+    size = _size_category(n_rows)
     policy = settings["policy"] if settings["policy"] != "model" else f"model `{settings['model']}`"
     return f"""---
 license: cc-by-sa-4.0
@@ -215,6 +240,59 @@ Command: `{settings["command"]}`
 
 The questions come from HotpotQA (CC BY-SA 4.0) and NQ-open (CC BY-SA 3.0) and the passages
 from Wikipedia through them; cite the original datasets when you use these rows.
+"""
+
+
+def _size_category(n_rows: int) -> str:
+    return "n<1K" if n_rows < 1000 else ("1K<n<10K" if n_rows < 10_000 else "10K<n<100K")
+
+
+def render_webshop_card(settings: dict[str, Any], summary: dict[str, Any], split: str, n_rows: int) -> str:
+    """The card of WebShop trajectories: same row format as QA's, WebShop's reward as the outcome."""
+    s = summary["1"]
+    policy = settings["policy"] if settings["policy"] != "model" else f"model `{settings['model']}`"
+    return f"""---
+license: mit
+language: [en]
+task_categories: [text-generation]
+tags: [mem1, agent, multi-turn, trajectories, webshop]
+size_categories: [{_size_category(n_rows)}]
+configs:
+- config_name: default
+  data_files:
+  - split: {split}
+    path: data/{split}.parquet
+---
+
+# MEM1 turn-level trajectories: WebShop
+
+One row per agent turn, written by `mem1 trajectories --env webshop` (mem1-hf) with policy
+{policy} on the `{split}` goals of WebShop's small setup (1,000 products; goal split seed
+{settings["shop_seed"]}), mode `{settings["mode"]}`, prompt profile `mem1-webshop` (`<think>` is
+discarded after each turn, `<summary>` is the memory, the action is `search[...]` / `click[...]`
+inside `<answer>`), observations cut to {settings["max_obs_tokens"]} tokens,
+{settings["max_turns"] or 10} turns.
+
+* `input_ids`: the turn's input ids (built by the keep rule: task prompt + last summary and
+  action + the current page) followed by the generated ids, exactly as the agent loop saw and
+  produced them (never re-tokenized); token ids of the tokenizer of `{settings["tokenizer"]}`.
+* `completion_mask`: 0 on the input, 1 on the generated ids (train with TRL's `SFTTrainer`
+  and `completion_only_loss=True`).
+* `context_text`, `response_text`: the same, readable; `action`: `answer` (a valid
+  `<answer>ACTION</answer>`) or `invalid`.
+* `task_id` (the goal id), `turn`, `n_turns`, `questions` (the instruction), `stop_reason`
+  (`bought` when the episode ended with Buy Now).
+* `reward`: WebShop's final reward of the episode (0..1; its type, attribute, option and price
+  terms); `em_sum`: success (reward = 1); `f1`: the reward again; `golds`: empty.
+* `completion_logprobs`: the policy's log-probs of the generated ids (0 for the scripted expert).
+
+| goals | rows | mean reward | success rate | valid actions | turns / goal | tokens / row |
+|---|---|---|---|---|---|---|
+| {s["tasks"]} | {s["rows"]} | {s["reward"]:.3f} | {s["success_rate"]:.3f} | {s["valid_action_rate"]:.3f} | {s["turns_per_task"]:.2f} | {s["mean_row_tokens"]:.0f} |
+
+Command: `{settings["command"]}`
+
+WebShop (Yao et al., 2022; princeton-nlp/WebShop) is MIT-licensed; cite it when you use these rows.
 """
 
 
@@ -261,6 +339,10 @@ def run(args: argparse.Namespace, model=None, tokenizer=None) -> dict[str, Any]:
         raise Mem1InputError("--model / --do-sample are for --policy model; the expert is scripted")
     if args.limit is not None and args.limit < 1:
         raise Mem1InputError(f"--limit must be >= 1, got {args.limit}")
+    if getattr(args, "env", "qa") == "webshop":
+        return run_webshop(args, model, tokenizer)
+    if not args.data:
+        raise Mem1InputError("--data is required (a `mem1 compose` directory), or use --env webshop")
     from mem1_hf.evaluation.cli import parse_objectives
 
     objectives = parse_objectives(args.objectives) if args.objectives else None
@@ -297,22 +379,8 @@ def run(args: argparse.Namespace, model=None, tokenizer=None) -> dict[str, Any]:
     done_tasks = load_task_log(log)
     done = {(t["n_objectives"], t["task_id"]) for t in done_tasks}
 
-    if tokenizer is None:
-        from transformers import AutoTokenizer
-
-        from mem1_hf.defaults import tokenizer_source
-
-        if args.policy == "model":
-            from mem1_hf.model_loading import load_model
-
-            model, tokenizer = load_model(args.model, device=args.device)
-        else:
-            tokenizer = AutoTokenizer.from_pretrained(tokenizer_source(args.model))
+    model, tokenizer = _load_policy_model(args, model, tokenizer)
     settings["tokenizer"] = str(args.model or "SmolLM2-135M-Instruct")
-    if args.do_sample:
-        import torch
-
-        torch.manual_seed(args.seed)
     env = retrieval_env(corpora, corpus=args.corpus, index=args.index)
     pending = {n: [r for r in rows if (n, r["task_id"]) not in done] for n, rows in rows_by_n.items()}
     bar = tqdm(total=sum(len(v) for v in pending.values()), desc="trajectories", unit="task", disable=None)
@@ -356,6 +424,120 @@ def run(args: argparse.Namespace, model=None, tokenizer=None) -> dict[str, Any]:
     return write_dataset(out, finished, settings)
 
 
+def _load_policy_model(args: argparse.Namespace, model, tokenizer):
+    """The model and tokenizer of ``--policy model`` (or only the tokenizer for the expert)."""
+    if tokenizer is None:
+        from transformers import AutoTokenizer
+
+        from mem1_hf.defaults import tokenizer_source
+
+        if args.policy == "model":
+            from mem1_hf.model_loading import load_model
+
+            model, tokenizer = load_model(args.model, device=args.device)
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(tokenizer_source(args.model))
+    if args.do_sample:
+        import torch
+
+        torch.manual_seed(args.seed)
+    return model, tokenizer
+
+
+def run_webshop(args: argparse.Namespace, model=None, tokenizer=None) -> dict[str, Any]:
+    """``mem1 trajectories --env webshop``: WebShop goals through the loop, one row per turn.
+
+    The same loop, keep rule, row format, resume log and card as QA; the outcome of a row is
+    WebShop's reward of its episode. The expert is the family's scripted expert
+    (:meth:`~mem1_hf.families.webshop.WebShopTaskEnv.expert_policy`).
+    """
+    from tqdm.auto import tqdm
+
+    from mem1_hf.envs.webshop.play import env_from_args
+    from mem1_hf.families.webshop import SPLITS, WebShopTaskEnv, _fingerprint
+    from mem1_hf.loop import AgentLoop, LoopConfig, Task
+    from mem1_hf.prompts import get_profile
+
+    if args.data or args.corpus or args.index:
+        raise Mem1InputError("--env webshop takes --products/--attributes, not --data/--corpus/--index")
+    if getattr(args, "slip_rate", 0.0) or getattr(args, "fit_tokens", None) is not None:
+        raise Mem1InputError("--slip-rate / --fit-tokens are the QA expert's; WebShop's expert has neither")
+    if args.split not in SPLITS:
+        raise Mem1InputError(f"--split {args.split!r}: WebShop has train, test, human and all")
+    if args.objectives:
+        raise Mem1InputError("--objectives is for QA; a WebShop goal is one objective")
+    shop_args = argparse.Namespace(**{**vars(args), "seed": args.shop_seed})
+    shop = env_from_args(shop_args)
+    goals = shop.goals(args.split)
+    goals = goals[: args.limit] if args.limit else goals
+    if not goals:
+        raise Mem1InputError(f"the WebShop {args.split} split has no goals")
+    out = Path(args.out)
+    max_turns = WebShopTaskEnv.turn_budget(1, args.max_turns)
+    settings = {
+        "env": "webshop",
+        "split": args.split,
+        "limit": args.limit,
+        "policy": args.policy,
+        "model": args.model,
+        "mode": args.mode,
+        "max_obs_tokens": args.max_obs_tokens,
+        "max_turns": args.max_turns,
+        "max_new_tokens": args.max_new_tokens if args.policy == "model" else None,
+        "do_sample": args.do_sample,
+        "temperature": args.temperature if args.do_sample else None,
+        "seed": args.seed,
+        "shop_seed": args.shop_seed,
+        **shop.reward_settings(),
+        **{k: v for k, v in _fingerprint(shop_args, shop).items() if k.endswith("sha256")},
+    }
+    check_settings(out, settings)
+    log = out / TASKS_FILE
+    done = {t["task_id"] for t in load_task_log(log)}
+    model, tokenizer = _load_policy_model(args, model, tokenizer)
+    settings["tokenizer"] = str(args.model or "SmolLM2-135M-Instruct")
+    config = LoopConfig(
+        mode=args.mode,
+        prompt_profile="mem1-webshop",
+        max_turns=max_turns,
+        batch_size=args.batch_size,
+        max_obs_tokens=args.max_obs_tokens,
+    )
+    task_env = WebShopTaskEnv(shop, get_profile(config.prompt_profile))
+    if args.policy == "expert":
+        policy = task_env.expert_policy(tokenizer, max_turns)
+    else:
+        policy = _policy(args, model, tokenizer, {}, config)
+    pending = [g for g in goals if g.goal_id not in done]
+    bar = tqdm(total=len(pending), desc="trajectories", unit="goal", disable=None)
+    with open(log, "a", encoding="utf-8") as handle, bar:
+
+        def write(trajectory: Trajectory) -> None:
+            reward = float(trajectory.reward or 0.0)
+            outcome = {"reward": reward, "em_sum": float(reward >= 1.0), "f1": reward}
+            extra = {"policy": args.policy, "source_split": args.split}
+            task_rows = turn_rows(trajectory, tokenizer, [], extra, outcome=outcome)
+            record = {
+                "task_id": trajectory.task.id,
+                "n_objectives": 1,
+                "em": reward,
+                "success": reward >= 1.0,
+                "answered": trajectory.stop_reason == "bought",
+                "rows": task_rows,
+            }
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+            bar.update(1)
+
+        if pending:
+            AgentLoop(policy, task_env, config).run([Task.from_row(g) for g in pending], on_finish=write)
+    settings["command"] = getattr(args, "command_line", None) or command_of(args)
+    wanted = {g.goal_id for g in goals}
+    finished = [t for t in load_task_log(log) if t["task_id"] in wanted]
+    return write_dataset(out, finished, settings)
+
+
 def _policy(args: argparse.Namespace, model, tokenizer, golds: dict, config):
     if args.policy == "expert":
         from mem1_hf.qa_expert import QAExpertPolicy
@@ -391,7 +573,11 @@ def command_of(args: argparse.Namespace) -> str:
         >>> command_of(ns)
         'mem1 trajectories --data qa_2obj --split train --policy expert --limit 5 --topk 2 --max-obs-tokens 160 --out t'
     """
-    parts = ["mem1 trajectories"] + [f"--data {Path(d).name}" for d in args.data]
+    parts = ["mem1 trajectories"] + [f"--data {Path(d).name}" for d in args.data or ()]
+    if getattr(args, "env", "qa") == "webshop":
+        parts.append("--env webshop")
+        if getattr(args, "shop_seed", 0) != 0:
+            parts.append(f"--shop-seed {args.shop_seed}")
     parts += [f"--split {args.split}", f"--policy {args.policy}"]
     if args.policy == "model":
         parts.append(f"--model {Path(args.model).name if args.model else 'default'}")
@@ -420,6 +606,12 @@ def _cmd_trajectories(args: argparse.Namespace) -> None:
     args.command_line = command_of(args)
     summary = run(args)
     for n, s in summary.items():
+        if "reward" in s:  # WebShop
+            print(
+                f"{s['tasks']} goals, {s['rows']} rows, mean reward {s['reward']:.3f}, success "
+                f"{s['success_rate']:.3f}, valid actions {s['valid_action_rate']:.3f}"
+            )
+            continue
         print(
             f"{n} objectives: {s['tasks']} tasks, {s['rows']} rows, EM {s['em']:.3f}, "
             f"valid actions {s['valid_action_rate']:.3f}, searches/task {s['searches_per_task']:.2f}"
@@ -445,8 +637,9 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
         "loop and write one row per turn (input_ids, completion_mask, text, task id, turn, objective "
         "count, reward) as a Hub-ready dataset folder with a card. Rerunning resumes.",
     )
-    p.add_argument("--data", action="append", required=True, help="`mem1 compose` directory (repeatable)")
-    p.add_argument("--split", default="train", help="split of --data (default train)")
+    p.add_argument("--env", choices=("qa", "webshop"), default="qa", help="task family (default qa)")
+    p.add_argument("--data", action="append", default=None, help="QA: `mem1 compose` directory (repeatable)")
+    p.add_argument("--split", default="train", help="split of --data, or of WebShop's goals (default train)")
     p.add_argument("--out", required=True, help="output dataset folder (resumed if it exists)")
     p.add_argument("--policy", choices=("expert", "model"), default="expert")
     p.add_argument(
@@ -486,5 +679,15 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
     retrieval = p.add_mutually_exclusive_group()
     retrieval.add_argument("--corpus", help="corpus JSONL (default: the data's corpus.jsonl)")
     retrieval.add_argument("--index", help="index directory from `mem1 index`")
+    shop = p.add_argument_group("WebShop (--env webshop)")
+    from mem1_hf.envs.webshop.play import ATTRIBUTES_VAR, PRODUCTS_VAR, QUERY_MAP_VAR, add_reward_args
+
+    shop.add_argument("--products", default=None, help=f"product file (default: ${PRODUCTS_VAR})")
+    shop.add_argument("--attributes", default=None, help=f"attribute file (default: ${ATTRIBUTES_VAR})")
+    shop.add_argument("--goal-query-map", default=None, help=f"optional (default: ${QUERY_MAP_VAR})")
+    shop.add_argument(
+        "--shop-seed", type=int, default=0, help="WebShop's prices, price limits and goal split (default 0)"
+    )
+    add_reward_args(shop)
     p.set_defaults(func=_cmd_trajectories)
     return p
