@@ -21,7 +21,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo serve test lint space cards clean train-default eval-default
+.PHONY: setup demo serve test lint space cards clean train-default eval-default train-webshop eval-webshop
 
 setup: $(VENV)/.installed
 
@@ -62,6 +62,15 @@ train-default: $(VENV)/.installed
 
 eval-default: $(VENV)/.installed
 	bash scripts/eval_default.sh
+
+# The WebShop agent (expert turns -> SFT -> GRPO x 2 seeds; resumable) into runs/webshop and
+# src/mem1_hf/adapters/mem1-smollm2-135m-webshop (SHIP_STEP=N ships SFT + seed 0's RL at step N),
+# then its held-out table on WebShop's test goals (docs/training.md, "The WebShop agent").
+train-webshop: $(VENV)/.installed
+	SHARED_DATA=$(SHARED_DATA) bash scripts/train_webshop.sh
+
+eval-webshop: $(VENV)/.installed
+	SHARED_DATA=$(SHARED_DATA) bash scripts/eval_webshop.sh
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests benchmarks

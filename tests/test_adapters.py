@@ -85,8 +85,19 @@ def test_three_stages_chain_into_one_adapter(tokenizer, tmp_path):
     one = PeftModel.from_pretrained(type(base).from_pretrained(tmp_path / "base").eval(), str(out)).eval()
     with torch.no_grad():
         torch.testing.assert_close(one(ids).logits, expected, atol=1e-4, rtol=1e-4)
-    with pytest.raises(Mem1InputError, match="at least two"):
-        chain_lora_adapters([tmp_path / "sft"], tmp_path / "x")
+    # one stage (a recipe that ships SFT alone): the adapter itself, on the named base
+    alone = chain_lora_adapters(
+        [tmp_path / "sft"], tmp_path / "x", base_model="org/base", dtype=torch.float32
+    )
+    assert json.loads((alone / "adapter_config.json").read_text())["base_model_name_or_path"] == "org/base"
+    sft = PeftModel.from_pretrained(
+        type(base).from_pretrained(tmp_path / "base").eval(), str(tmp_path / "sft")
+    )
+    again = PeftModel.from_pretrained(type(base).from_pretrained(tmp_path / "base").eval(), str(alone))
+    with torch.no_grad():
+        torch.testing.assert_close(again.eval()(ids).logits, sft.eval()(ids).logits)
+    with pytest.raises(Mem1InputError, match="at least one"):
+        chain_lora_adapters([], tmp_path / "y")
 
 
 def test_refuses_what_is_not_a_lora_adapter(tmp_path):

@@ -4,6 +4,8 @@
   NQ files (or validate an existing corpus JSONL).
 * ``mem1 index --corpus C.jsonl --out DIR [--retriever bm25|dense] [--embedder E]`` — build and
   save a BM25 or faiss index, reused by ``run --index DIR``.
+* ``mem1 eval compare RUN_A RUN_B`` — two ``mem1 eval`` runs compared task by task (paired
+  bootstrap intervals of B − A; :mod:`mem1_hf.evaluation.compare`).
 * ``mem1 run [--model M] (--corpus C.jsonl | --index DIR) "q1" "q2"`` — answer one
   multi-question task and print each turn (``--json`` prints the pipeline's dict). Its flags
   are generated from :data:`RUN_CONFIGS` with ``transformers.HfArgumentParser`` (both
@@ -312,6 +314,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from mem1_hf.train import main as train_main
 
         return train_main(argv[1:])
+    if argv[:2] == ["eval", "compare"]:  # its own parser: `eval`'s flags (a required --out) do not apply
+        from mem1_hf.evaluation.compare import main as compare_main
+
+        return compare_main(argv[2:])
     # the subcommand asked for (the first word); only its parser is built, so `--help` stays fast
     command = next((a for a in argv if not a.startswith("-")), "")
     try:  # Ctrl-C while the parser is built or the command starts is an interrupt, not a traceback

@@ -110,19 +110,36 @@ def default_model_path() -> Path:
 #: the trained default MEM1 agent: a LoRA adapter on SmolLM2-135M-Instruct shipped inside the package
 DEFAULT_ADAPTER_NAME = "mem1-smollm2-135m"
 PACKAGED_ADAPTER = Path(__file__).resolve().parent / "adapters" / DEFAULT_ADAPTER_NAME
+#: the shipped agent of each task family (``--model`` unset or ``default``): QA's, and WebShop's
+#: (``make train-webshop``), each a LoRA adapter in ``mem1_hf/adapters/``
+FAMILY_ADAPTERS = {"qa": DEFAULT_ADAPTER_NAME, "webshop": "mem1-smollm2-135m-webshop"}
 #: the search settings the default agent was trained and evaluated with (the demo uses them too)
 DEFAULT_AGENT_TOPK, DEFAULT_AGENT_MAX_OBS_TOKENS = 2, 160
 #: ``--model`` spellings: the trained default agent, and the untrained base model for comparison
 DEFAULT_SPEC, BASE_SPEC = "default", "base"
 
 
-def default_adapter_path() -> Path | None:
-    """The trained default MEM1 adapter shipped in the package (``None`` if it was removed).
+def _family_adapter_name(family: str) -> str:
+    if family not in FAMILY_ADAPTERS:
+        raise Mem1InputError(
+            f"no shipped agent for task family {family!r}; choose {', '.join(FAMILY_ADAPTERS)}"
+        )
+    return FAMILY_ADAPTERS[family]
 
-    ``mem1_hf/adapters/mem1-smollm2-135m``: a PEFT LoRA adapter (``adapter_config.json``) on the
-    offline SmolLM2-135M-Instruct, written by ``make train-default`` (docs/training.md).
+
+def default_adapter_path(family: str = "qa") -> Path | None:
+    """The trained MEM1 adapter of ``family`` shipped in the package (``None`` if it was removed).
+
+    ``mem1_hf/adapters/mem1-smollm2-135m`` (QA, ``make train-default``) or
+    ``mem1-smollm2-135m-webshop`` (WebShop, ``make train-webshop``): PEFT LoRA adapters
+    (``adapter_config.json``) on the offline SmolLM2-135M-Instruct (docs/training.md).
+
+    Example:
+        >>> default_adapter_path("qa").name
+        'mem1-smollm2-135m'
     """
-    return PACKAGED_ADAPTER if (PACKAGED_ADAPTER / "adapter_config.json").is_file() else None
+    adapter = PACKAGED_ADAPTER.parent / _family_adapter_name(family)
+    return adapter if (adapter / "adapter_config.json").is_file() else None
 
 
 #: beside the merged default agent: the sha256 of the adapter it was merged from
@@ -138,22 +155,22 @@ def _adapter_fingerprint(adapter: Path) -> str:
     return digest.hexdigest()
 
 
-def default_agent_path() -> Path:
+def default_agent_path(family: str = "qa") -> Path:
     """A local full checkpoint of the default MEM1 agent: base + the shipped adapter, merged once.
 
     Like :func:`default_model_path`, the result is an ordinary safetensors folder under
     :func:`cache_dir` (``models/mem1-smollm2-135m``) that ``pipeline("mem1-agent", model=...)``,
     ``from_pretrained`` and every CLI load with no peft at run time. It is rebuilt when the
     shipped adapter changes (its sha256 is kept beside the weights). Without a shipped adapter
-    this is the base model.
+    this is the base model. ``family="webshop"``: the shipped WebShop agent (``models/mem1-smollm2-135m-webshop``).
 
     Example:
         >>> agent = pipeline("mem1-agent", model=str(default_agent_path()), env=env)  # doctest: +SKIP
     """
-    adapter = default_adapter_path()
+    adapter = default_adapter_path(family)
     if adapter is None:
         return default_model_path()
-    out_dir = cache_dir() / "models" / DEFAULT_ADAPTER_NAME
+    out_dir = cache_dir() / "models" / adapter.name
     stamp = out_dir / _ADAPTER_STAMP
     fingerprint = _adapter_fingerprint(adapter)
     if _is_complete_checkpoint(out_dir) and stamp.is_file() and stamp.read_text().strip() == fingerprint:
@@ -183,16 +200,17 @@ def tokenizer_source(spec: str | None) -> str:
     return str(default_model_path()) if spec in (None, "", DEFAULT_SPEC, BASE_SPEC) else spec
 
 
-def resolve_model_spec(spec: str | None) -> str:
-    """The checkpoint a ``--model`` value names: none or ``default`` → the trained default agent,
-    ``base`` → the untrained SmolLM2-135M-Instruct, anything else (path or Hub id) as given.
+def resolve_model_spec(spec: str | None, family: str = "qa") -> str:
+    """The checkpoint a ``--model`` value names: none or ``default`` → the trained default agent
+    of the task ``family`` (QA or WebShop), ``base`` → the untrained SmolLM2-135M-Instruct,
+    anything else (path or Hub id) as given.
 
     Example:
         >>> resolve_model_spec("Mem-Lab/Qwen2.5-7B-RL-RAG-Q2-EM-Release")
         'Mem-Lab/Qwen2.5-7B-RL-RAG-Q2-EM-Release'
     """
     if spec in (None, "", DEFAULT_SPEC):
-        return str(default_agent_path())
+        return str(default_agent_path(family))
     if spec == BASE_SPEC:
         return str(default_model_path())
     return spec

@@ -31,8 +31,9 @@ class ModelConfig:
     model: str | None = field(
         default=None,
         metadata={
-            "help": "path, Hub id or LoRA adapter folder; none or 'default': the trained default MEM1 "
-            "agent (SmolLM2-135M-Instruct + the shipped adapter); 'base': the untrained SmolLM2"
+            "help": "path, Hub id or LoRA adapter folder; none or 'default': the task family's trained "
+            "MEM1 agent (SmolLM2-135M-Instruct + its shipped adapter: QA's, or WebShop's with --env "
+            "webshop); 'base': the untrained SmolLM2"
         },
     )
     device: str | None = field(
@@ -43,9 +44,9 @@ class ModelConfig:
         metadata={"help": "auto: bfloat16 on a GPU, float32 on the CPU", "choices": tuple(_DTYPES)},
     )
 
-    def load(self):
-        """``(model, tokenizer)``, see :func:`load_model`."""
-        return load_model(self.model, device=self.device, dtype=self.dtype)
+    def load(self, family: str = "qa"):
+        """``(model, tokenizer)``, see :func:`load_model` (``family`` picks the default agent)."""
+        return load_model(self.model, device=self.device, dtype=self.dtype, family=family)
 
 
 def pick_device(device: str | None = None) -> torch.device:
@@ -55,9 +56,12 @@ def pick_device(device: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def load_model(model: str | None = None, device: str | None = None, dtype: str = ModelConfig.dtype):
-    """Load ``(model, tokenizer)``; ``model=None`` means the trained default agent, ``"base"`` the
-    untrained base (:func:`mem1_hf.defaults.resolve_model_spec`).
+def load_model(
+    model: str | None = None, device: str | None = None, dtype: str = ModelConfig.dtype, family: str = "qa"
+):
+    """Load ``(model, tokenizer)``; ``model=None`` means the trained default agent of the task
+    ``family`` (``qa`` or ``webshop``), ``"base"`` the untrained base
+    (:func:`mem1_hf.defaults.resolve_model_spec`).
 
     A LoRA adapter folder loads onto its base; an adapter on ``HuggingFaceTB/SmolLM2-135M-Instruct``
     (as a pushed adapter names it) loads onto the offline copy of that model, with no Hub.
@@ -69,7 +73,7 @@ def load_model(model: str | None = None, device: str | None = None, dtype: str =
         raise Mem1InputError(f"unknown dtype {dtype!r}; choose one of {', '.join(_DTYPES)}")
     target = pick_device(device)
     torch_dtype = _DTYPES[dtype] or (torch.bfloat16 if target.type == "cuda" else torch.float32)
-    source = resolve_model_spec(model)
+    source = resolve_model_spec(model, family)
     try:
         base = offline_base_of(source)
         if base is not None:

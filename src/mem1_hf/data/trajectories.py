@@ -434,7 +434,7 @@ def _load_policy_model(args: argparse.Namespace, model, tokenizer):
         if args.policy == "model":
             from mem1_hf.model_loading import load_model
 
-            model, tokenizer = load_model(args.model, device=args.device)
+            model, tokenizer = load_model(args.model, device=args.device, family=getattr(args, "env", "qa"))
         else:
             tokenizer = AutoTokenizer.from_pretrained(tokenizer_source(args.model))
     if args.do_sample:

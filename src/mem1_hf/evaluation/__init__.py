@@ -8,8 +8,12 @@ A run directory holds:
   ``em``, ``f1``, ``count_ok``; WebShop: ``reward``, ``success``). Rerunning skips every ``(objectives, mode, task_id)``
   already there.
 * ``run.json`` — the settings; a resumed run must use the same ones.
-* ``summary.json`` and ``table.md`` — per objective count and mode (see :mod:`.report`).
+* ``summary.json`` and ``table.md`` — per objective count and mode (see :mod:`.report`), each
+  mean with its 95% bootstrap interval over tasks (:mod:`.intervals`).
 * PNG plots (see :mod:`.plots`).
+
+``mem1 eval compare RUN_A RUN_B`` (:mod:`.compare`) pairs two run directories' tasks and
+gives each metric's difference with its paired bootstrap interval.
 
 Example:
     >>> from mem1_hf.evaluation import run_key

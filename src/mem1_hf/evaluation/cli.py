@@ -17,6 +17,7 @@ Example:
     $ mem1 eval --source hotpotqa=hotpotqa_dev_500.ircot.jsonl --objectives 1,2,4,8,16 \\
         --modes mem1,full_context,truncate --limit 20 --out runs/qa
     $ mem1 eval --env webshop --products P.json.gz --attributes A.json --policy expert --out runs/shop
+    $ mem1 eval compare runs/qa-base runs/qa-tuned   # paired intervals of B − A (:mod:`.compare`)
 """
 
 from __future__ import annotations
@@ -234,7 +235,7 @@ def _policy_factory(plan: EvalPlan, model: Any, tokenizer: Any) -> PolicyFactory
     from mem1_hf.policy import ModelPolicy
 
     if model is None:
-        model, tokenizer = plan.model.load()
+        model, tokenizer = plan.model.load(plan.env)
     generation_config = plan.generation.generation_config()
     return lambda task_env, config: ModelPolicy(
         model,
@@ -303,7 +304,8 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
         description="Run the agent over composed multi-objective QA tasks (per objective count and "
         "mode) or WebShop goals; write trajectories.jsonl, summary.json, table.md and PNG plots. "
         "Rerunning the same command resumes an interrupted run. Turns per task: 6 up to 4 "
-        "objectives, then objectives + 4 (WebShop: 10); --max-turns overrides.",
+        "objectives, then objectives + 4 (WebShop: 10); --max-turns overrides. Means come with 95% "
+        "bootstrap intervals over tasks. `mem1 eval compare RUN_A RUN_B` compares two runs task by task.",
     )
     p.set_defaults(func=_cmd_eval)
     return p

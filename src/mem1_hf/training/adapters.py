@@ -45,6 +45,31 @@ def _scale(config: dict) -> float:
     return float(config["lora_alpha"]) / float(config["r"])
 
 
+def _copy_tokenizer_files(source: Path, out: Path) -> None:
+    for extra in (
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "chat_template.jinja",
+    ):
+        if (source / extra).is_file():
+            shutil.copy(source / extra, out / extra)
+
+
+def _store_lora_adapter(source: Path, out: Path, base_model: str | None, dtype: torch.dtype) -> Path:
+    """``source`` written to ``out`` as is, but in ``dtype`` and naming ``base_model``."""
+    config, weights = _read_adapter(source)
+    config.update(
+        base_model_name_or_path=base_model or config.get("base_model_name_or_path"), inference_mode=True
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    stored = {k: v.to(dtype).contiguous() for k, v in weights.items()}
+    save_file(stored, str(out / _WEIGHTS), metadata={"format": "pt"})
+    (out / _CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    _copy_tokenizer_files(source, out)
+    return out
+
+
 def concat_lora_adapters(
     first: str | Path,
     second: str | Path,
@@ -89,14 +114,7 @@ def concat_lora_adapters(
     out.mkdir(parents=True, exist_ok=True)
     save_file(combined, str(out / _WEIGHTS), metadata={"format": "pt"})
     (out / _CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    for extra in (
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "special_tokens_map.json",
-        "chat_template.jinja",
-    ):
-        if (first / extra).is_file():
-            shutil.copy(first / extra, out / extra)
+    _copy_tokenizer_files(first, out)
     return out
 
 
@@ -109,14 +127,17 @@ def chain_lora_adapters(
     """Write the one LoRA adapter equal to ``adapters`` applied in turn (each trained on the base
     with all before it merged in); its rank is the sum of theirs.
 
-    Intermediate sums are kept in float32, so only the final ``dtype`` rounds.
+    Intermediate sums are kept in float32, so only the final ``dtype`` rounds. One adapter is
+    written as itself (stored in ``dtype``, on ``base_model``): a recipe that ships SFT alone.
 
     Example:
         >>> chain_lora_adapters(["runs/default/sft", "runs/default/sft2", "runs/default/rl"],
         ...                     "adapter")  # doctest: +SKIP
     """
-    if len(adapters) < 2:
-        raise Mem1InputError(f"need at least two adapters to chain, got {len(adapters)}")
+    if not adapters:
+        raise Mem1InputError("need at least one adapter to chain, got none")
+    if len(adapters) == 1:
+        return _store_lora_adapter(Path(adapters[0]), Path(out), base_model, dtype)
     with tempfile.TemporaryDirectory() as tmp:
         first = Path(adapters[0])
         for i, nxt in enumerate(adapters[1:], start=1):
