@@ -8,7 +8,9 @@
 #      (configs/webshop_grpo.yaml)
 #   4. the shipped adapter = the SFT adapter (⊕ seed 0's RL adapter at step SHIP_STEP when one is
 #      named: chained exactly, training/adapters.py) -> src/mem1_hf/adapters/mem1-smollm2-135m-webshop
-# STOP_AFTER=N ends after stage N. Every stage is skipped when its output exists and the trainers
+# STOP_AFTER=N ends after stage N. RL_START=shipped starts GRPO from the shipped WebShop agent
+# (base + the packaged adapter, merged once) and skips stages 1-2 and 4: an RL experiment without
+# the ~45 min of SFT. Every stage is skipped when its output exists and the trainers
 # resume from their checkpoints, so an interrupted run continues where it stopped.
 # Outputs: runs/webshop/ (OUT=...). Needs ../shared/data (SHARED_DATA=...).
 set -euo pipefail
@@ -21,6 +23,11 @@ SEEDS=${SEEDS:-"0 1"}
 SHIP_STEP=${SHIP_STEP:-}
 STOP_AFTER=${STOP_AFTER:-4}
 GRPO_CONFIG=${GRPO_CONFIG:-configs/webshop_grpo.yaml}
+RL_START=${RL_START:-$OUT/sft/merged}
+if [ "$RL_START" = shipped ]; then
+  RL_START=$("$PY" -c "from mem1_hf.defaults import default_agent_path; print(default_agent_path('webshop'))")
+  SKIP_SFT=1
+fi
 WS=$SHARED_DATA/webshop
 SHOP=(--products "$WS/webshop_small_1000_products.json.gz" --attributes "$WS/items_ins_v2_1000.json")
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
@@ -33,27 +40,27 @@ resume_args() {
 mkdir -p "$OUT"
 
 stamp "1/4 expert trajectories"
-"$MEM1" trajectories --env webshop "${SHOP[@]}" --goal-query-map "$WS/goal_query_map.json" \
+[ -n "${SKIP_SFT:-}" ] || "$MEM1" trajectories --env webshop "${SHOP[@]}" --goal-query-map "$WS/goal_query_map.json" \
   --split train --limit 300 --out "$OUT/traj_sft"
 [ "$STOP_AFTER" -le 1 ] && exit 0
 
 stamp "2/4 SFT"
-if [ ! -f "$OUT/sft/merged/model.safetensors" ]; then
+if [ -z "${SKIP_SFT:-}" ] && [ ! -f "$OUT/sft/merged/model.safetensors" ]; then
   read -ra resume <<< "$(resume_args "$OUT"/sft)"
   "$MEM1" train --config configs/webshop_sft.yaml --data "$OUT/traj_sft" --output_dir "$OUT/sft" "${resume[@]}"
 fi
 [ "$STOP_AFTER" -le 2 ] && exit 0
 
-stamp "3/4 GRPO seeds: $SEEDS ($GRPO_CONFIG)"
+stamp "3/4 GRPO seeds: $SEEDS ($GRPO_CONFIG, from $RL_START)"
 for seed in $SEEDS; do  # one after the other, two threads each (side by side they slow each other)
   run="$OUT/rl-seed$seed"
   [ -f "$run/done" ] && continue
   read -ra resume <<< "$(resume_args "$run")"
   "$MEM1" train --config "$GRPO_CONFIG" --seed "$seed" "${SHOP[@]}" \
-    --model_name_or_path "$OUT/sft/merged" --output_dir "$run" "${resume[@]}" \
+    --model_name_or_path "$RL_START" --output_dir "$run" "${resume[@]}" \
     > "$OUT/rl-seed$seed.log" 2>&1 && touch "$run/done"
 done
-[ "$STOP_AFTER" -le 3 ] && exit 0
+[ "$STOP_AFTER" -le 3 ] || [ -n "${SKIP_SFT:-}" ] && exit 0
 
 first_seed=${SEEDS%% *}
 stages=("$OUT/sft")

@@ -333,3 +333,21 @@ def test_tied_groups_are_left_out_of_the_update(tmp_path, tokenizer, hotpot_env,
     assert metrics["rollout/informative_groups"] > 0  # sampled ids differ, so (mostly) do their shares
     after = _weights(informative)
     assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_invalid_action_penalty_is_taken_per_invalid_turn(tmp_path, tokenizer, hotpot_env, data):
+    """`invalid_action_penalty`: the reward loses the penalty once per invalid turn (the tiny random
+    model's turns are mostly invalid), so a step's mean score is 1 − 0.5 × invalid turns."""
+    trainer = _trainer(
+        tmp_path / "pen",
+        tokenizer,
+        hotpot_env,
+        data,
+        "grpo",
+        reward=lambda trajectory, task: 1.0,
+        invalid_action_penalty=0.5,
+        max_steps=1,
+    )
+    metrics = trainer.train()
+    assert metrics["rollout/invalid_actions"] > 0
+    assert metrics["objective/scores"] == pytest.approx(1.0 - 0.5 * metrics["rollout/invalid_actions"])

@@ -76,6 +76,14 @@ class MEM1PPOConfig(PPOConfig):
             "it speeds convergence but lowers final accuracy: off (0) by default."
         },
     )
+    invalid_action_penalty: float = field(
+        default=0.0,
+        metadata={
+            "help": "Subtracted from the reward once per invalid turn (a response without a complete action). "
+            "Unlike `format_reward` it cannot be earned by quitting early: a trajectory that stops after one "
+            "valid turn gains nothing over one that keeps acting validly."
+        },
+    )
     kl_placement: str = field(
         default="auto",
         metadata={

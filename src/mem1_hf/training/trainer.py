@@ -374,9 +374,10 @@ class MEM1PPOTrainer(PPOTrainer):
         # 2. score ----------------------------------------------------------------------------------
         valid = [valid_action_rate(t) for t in trajectories]
         judged = [self.task_env.score(t, **self.score_options) for t in trajectories]
+        invalid = [sum(turn.parsed.action == "invalid" for turn in t.turns) for t in trajectories]
         scores = [
-            self._reward(t, task, j) + args.format_reward * v
-            for t, task, j, v in zip(trajectories, tasks, judged, valid)
+            self._reward(t, task, j) + args.format_reward * v - args.invalid_action_penalty * n
+            for t, task, j, v, n in zip(trajectories, tasks, judged, valid, invalid)
         ]
         # trajectories that never acted (a prompt beyond the context window) carry no tokens to train
         keep = [i for i, t in enumerate(trajectories) if t.turns]
@@ -517,6 +518,7 @@ class MEM1PPOTrainer(PPOTrainer):
             "val/ratio": self._gather_mean([sums["ratio_sum"] / denom]),
             "rollout/logprob_diff": self._gather_mean([logprob_diff]),
             "rollout/turns": self._gather_mean([len(t.turns) for t in trajectories]),
+            "rollout/invalid_actions": self._gather_mean([float(n) for n in invalid]),
             "rollout/peak_tokens": self._gather_mean([t.peak_tokens for t in trajectories]),
             "rollout/valid_action_rate": self._gather_mean(valid),
             "rollout/answered": self._gather_mean(
