@@ -56,7 +56,7 @@ for seed in $SEEDS; do  # one after the other, two threads each (side by side th
   run="$OUT/rl-seed$seed"
   [ -f "$run/done" ] && continue
   read -ra resume <<< "$(resume_args "$run")"
-  "$MEM1" train --config "$GRPO_CONFIG" --seed "$seed" "${SHOP[@]}" \
+  "$MEM1" train --config "$GRPO_CONFIG" --env webshop --seed "$seed" "${SHOP[@]}" \
     --model_name_or_path "$RL_START" --output_dir "$run" "${resume[@]}" \
     > "$OUT/rl-seed$seed.log" 2>&1 && touch "$run/done"
 done

@@ -111,6 +111,22 @@ def test_the_recipe_configs_parse():
     assert (
         args.drop_tied_groups and scoring.count_rule and model_args.model_name_or_path.endswith("sft2/merged")
     )
+    shop_sft = parse_config(["--config", str(configs / "webshop_sft.yaml")])
+    assert shop_sft.completion_only_loss is True and shop_sft.data.endswith("webshop/traj_sft")
+    script, args, model_args, _ = parse(
+        [
+            "--config",
+            str(configs / "webshop_grpo.yaml"),
+            "--env",
+            "webshop",
+            "--products",
+            "p",
+            "--attributes",
+            "a",
+        ]
+    )
+    assert script.env == "webshop" and args.advantage_estimator == "grpo" and args.num_generations >= 2
+    assert model_args.model_name_or_path.endswith("webshop/sft/merged") and args.format_reward == 0.0
     run1 = parse(["--config", str(configs / "experiments" / "default_agent_grpo_run1.yaml")])
     assert run1[1].format_reward > 0 and run1[2].model_name_or_path.endswith("default/sft/merged")
     script, args, model_args, scoring = parse(
