@@ -5,6 +5,12 @@ as the agent loop produced them, ``completion_mask`` = 1 on the output ids). TRL
 ``completion_mask`` on pre-tokenized rows unless ``completion_only_loss=True`` (then the
 loss covers the response tokens only); :class:`QASFTConfig` sets it and refuses ``False``.
 
+``layout: packed`` trains on the RL trainer's ``packed`` layout instead of one sequence per row:
+per task (rows of one ``task_id``), the shared task prompt once, then each turn's kept context +
+response as a block under a 4D additive mask with each row's own positions
+(:func:`mem1_hf.training.packing.pack_rows`). It computes exactly what the rows compute, on
+about half the tokens for MEM1 turns; the loss is the same per-token mean (:class:`PackedSFTTrainer`).
+
 Configuration is one YAML file (every field of :class:`QASFTConfig`, i.e. TRL's ``SFTConfig``
 plus the fields below) with command-line overrides, parsed by ``transformers.HfArgumentParser``.
 A top-level ``trainer: sft`` key (read by ``mem1 train`` to route here) is accepted and ignored.
@@ -27,15 +33,20 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from trl import SFTConfig
+import torch
+from trl import SFTConfig, SFTTrainer
 
 from mem1_hf.errors import Mem1InputError
 from mem1_hf.settings import read_yaml_config
+from mem1_hf.training.forward import action_logprobs
+from mem1_hf.training.packing import ModelBatch, collate, pack_rows, plan_packs, use_block_sparse_attention
 
 #: the top-level YAML key ``mem1 train`` routes on; this module accepts and ignores it
 ROUTING_KEY = "trainer"
 #: the columns the trainer needs from a trajectory row (the readable ones are dropped)
 TRAIN_COLUMNS = ("input_ids", "completion_mask")
+#: what the packed layout also reads: the task a row belongs to and its turn (for the order)
+PACK_COLUMNS = ("task_id", "turn")
 
 
 @dataclass
@@ -57,6 +68,23 @@ class QASFTConfig(SFTConfig):
     )
     data_split: str = field(default="train", metadata={"help": "split of --data to train on"})
     max_rows: int | None = field(default=None, metadata={"help": "train on N rows sampled with `seed`"})
+    layout: str = field(
+        default="rows",
+        metadata={
+            "help": "`rows`: one sequence per turn row (TRL's SFTTrainer as is). `packed`: per task (rows of one "
+            "task_id), the shared prompt once, then each turn's context + response as a block under a 4D mask "
+            "(the RL trainer's packed layout, exact, ~half the tokens); per_device_train_batch_size then counts "
+            "packed sequences (tasks), and the loss is the same mean over response tokens",
+            "choices": ["rows", "packed"],
+        },
+    )
+    packed_max_tokens: int | None = field(
+        default=None,
+        metadata={
+            "help": "layout packed: longest packed sequence; a task's further rows start another sequence "
+            "(with the prompt again). None: one sequence per task"
+        },
+    )
     base_model: str | None = field(
         default=None,
         metadata={"help": "base model path or Hub id (default: the offline SmolLM2-135M-Instruct)"},
@@ -90,6 +118,25 @@ class QASFTConfig(SFTConfig):
             raise Mem1InputError(f"max_rows must be >= 1, got {self.max_rows}")
         if self.lora_r < 1:
             raise Mem1InputError(f"lora_r must be >= 1, got {self.lora_r}")
+        if self.layout not in ("rows", "packed"):
+            raise Mem1InputError(f"layout must be 'rows' or 'packed', got {self.layout!r}")
+        if self.packed_max_tokens is not None and self.packed_max_tokens < 1:
+            raise Mem1InputError(f"packed_max_tokens must be >= 1, got {self.packed_max_tokens}")
+        if self.layout == "packed":
+            clashes = [
+                name
+                for name, bad in (
+                    ("packing", self.packing),
+                    ("padding_free", self.padding_free),
+                    ("use_liger_kernel", self.use_liger_kernel),
+                    ("loss_type dft", self.loss_type == "dft"),  # nll and chunked_nll: the same mean
+                )
+                if bad
+            ]
+            if clashes:
+                raise Mem1InputError(f"layout packed computes its own loss: unset {', '.join(clashes)}")
+            # the packed rows are built here (pack_rows), not by TRL's tokenize/truncate/label preparation
+            self.dataset_kwargs = {**(self.dataset_kwargs or {}), "skip_prepare_dataset": True}
         super().__post_init__()
 
     def lora_config(self):
@@ -185,14 +232,164 @@ def load_rows(config: QASFTConfig):
         raise Mem1InputError(
             f"{config.data}: missing column(s) {', '.join(missing)} (use `mem1 trajectories`)"
         )
+    columns = list(TRAIN_COLUMNS)
+    if config.layout == "packed":
+        if "task_id" not in rows.column_names:
+            raise Mem1InputError(
+                f"{config.data}: layout packed needs a task_id column (use `mem1 trajectories`)"
+            )
+        columns += [c for c in PACK_COLUMNS if c in rows.column_names]
     if config.max_rows is not None:  # a seeded sample: rows are stored in the order tasks finished
         rows = rows.shuffle(seed=config.seed).select(range(min(config.max_rows, len(rows))))
-    return rows.select_columns(list(TRAIN_COLUMNS))
+    return rows.select_columns(columns)
+
+
+# ----------------------------------------------------------------------------- the packed layout
+
+
+def _truncated(ids: list[int], mask: list[int], config: QASFTConfig) -> tuple[list[int], list[int]]:
+    # what TRL's preparation does to a row on the rows layout: cut to max_length; position 0 is
+    # never a target (causal LM labels are shifted), so it never is here either
+    if config.max_length is not None:
+        cut = (
+            slice(None, config.max_length)
+            if config.truncation_mode == "keep_start"
+            else slice(-config.max_length, None)
+        )
+        ids, mask = ids[cut], mask[cut]
+    mask = [int(bool(m)) for m in mask]
+    if mask:
+        mask[0] = 0
+    return ids, mask
+
+
+def packed_dataset(rows, config: QASFTConfig):
+    """The packed sequences of ``rows`` (``input_ids``, ``completion_mask``, ``task_id``, opt. ``turn``).
+
+    Returns a ``datasets.Dataset``, one packed sequence per example: ``rows`` (its turn rows'
+    ``input_ids``, in turn order) and ``loss_masks`` (their 0/1 masks). Rows are truncated as TRL
+    truncates them on the rows layout (rows left with nothing to learn are dropped, as TRL drops
+    them), grouped by task, and split where :func:`~mem1_hf.training.packing.plan_packs` says (a
+    different prompt, ``packed_max_tokens``).
+
+    Example:
+        >>> packed = packed_dataset(load_rows(config), config)  # doctest: +SKIP
+        >>> sum(len(r) for r in packed["rows"]) == len(load_rows(config))  # doctest: +SKIP
+        True
+    """
+    import datasets
+
+    if "task_id" not in rows.column_names:
+        raise Mem1InputError("layout packed needs each row's task_id (use `mem1 trajectories`)")
+    kept = []
+    for i, row in enumerate(rows):
+        ids, mask = _truncated(list(row["input_ids"]), list(row["completion_mask"]), config)
+        if any(mask):
+            kept.append((row["task_id"], row.get("turn", i), ids, mask))
+    first_seen: dict[str, int] = {}
+    for task, *_ in kept:
+        first_seen.setdefault(task, len(first_seen))
+    kept.sort(key=lambda r: (first_seen[r[0]], r[1]))  # stable: rows of a task together, in turn order
+    ids, masks, keys = [r[2] for r in kept], [r[3] for r in kept], [r[0] for r in kept]
+    packs = plan_packs(ids, masks, keys, config.packed_max_tokens)
+    return datasets.Dataset.from_dict(
+        {"rows": [[ids[i] for i in p] for p in packs], "loss_masks": [[masks[i] for i in p] for p in packs]}
+    )
+
+
+@dataclass
+class PackedCollator:
+    """Packs each example of :func:`packed_dataset` (:func:`~mem1_hf.training.packing.pack_rows`) and pads them.
+
+    The attention mask is 4D additive in ``dtype`` (the model's parameter dtype): 0 where visible,
+    ``finfo(dtype).min`` elsewhere (boolean 4D masks are wrong under ``eager``).
+
+    Example:
+        >>> batch = PackedCollator(pad_id=2)([{"rows": [[5, 6, 7], [5, 6, 8]], "loss_masks": [[0, 0, 1], [0, 0, 1]]}])
+        >>> batch["input_ids"].tolist(), batch["position_ids"].tolist(), batch["target_index"].tolist()
+        ([[5, 6, 7, 8]], [[0, 1, 2, 2]], [1, 1])
+    """
+
+    pad_id: int
+    dtype: torch.dtype = torch.float32
+
+    def __call__(self, examples: list[dict]) -> dict[str, torch.Tensor]:
+        sequences = [pack_rows(e["rows"], e["loss_masks"]) for e in examples]
+        batch = collate(sequences, self.pad_id, self.dtype)
+        return {
+            "input_ids": batch.input_ids,
+            "position_ids": batch.position_ids,
+            "attention_mask": batch.attention_mask,
+            "target_rows": batch.target_rows,
+            "target_index": batch.target_index,
+            "target_ids": batch.target_ids,
+            "num_tokens": torch.tensor(sum(len(s) for s in sequences)),  # real tokens, for the logs
+        }
+
+
+class PackedSFTTrainer(SFTTrainer):
+    """``SFTTrainer`` on :func:`packed_dataset` examples: the loss is the rows layout's loss.
+
+    TRL's rows loss (``nll`` or ``chunked_nll``, the same math) with the Trainer's gradient
+    accumulation is ``sum of -log p(response token) / N`` where ``N`` counts the response tokens of
+    all micro-batches of one optimizer step (and, with ``average_tokens_across_devices``, of all
+    processes; each process's loss is then multiplied by the process count, as DDP averages). This
+    trainer computes the same: per-token log-probs at the targets only (``logits_to_keep``), the
+    same ``N`` counted from the packed targets (:meth:`get_batch_samples`), the same scaling; so
+    for the same rows in a step the loss and its gradients equal the rows layout's.
+
+    Example:
+        >>> trainer = build_trainer(QASFTConfig(data="traj", layout="packed"))  # doctest: +SKIP
+        >>> trainer.train()  # doctest: +SKIP
+    """
+
+    loss_is_scaled_for_ga = True  # divided by the step's token count, not per micro-batch
+
+    def _set_signature_columns_if_needed(self):
+        # the Trainer keeps only these dataset columns: here, what the collator packs (TRL's own
+        # override keeps the rows layout's input_ids/labels)
+        if self._signature_columns is None:
+            self._signature_columns = ["rows", "loss_masks"]
+
+    def get_batch_samples(self, epoch_iterator, num_batches: int, device) -> tuple[list, torch.Tensor | None]:
+        """One optimizer step's micro-batches and their response-token count (over all processes)."""
+        batch_samples, _ = super().get_batch_samples(epoch_iterator, num_batches, device)
+        if not batch_samples:
+            return batch_samples, None
+        count = torch.tensor(sum(int(b["target_ids"].numel()) for b in batch_samples), device=device)
+        if self.args.average_tokens_across_devices and self.args.world_size > 1:
+            count = self.accelerator.gather(count).sum()
+        return batch_samples, count
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """Mean ``-log p`` of the response tokens (over ``num_items_in_batch`` tokens when given)."""
+        mode = "train" if self.model.training else "eval"
+        inputs.pop("_prediction_loss_only", None)
+        num_tokens = inputs.pop("num_tokens", None)
+        batch = ModelBatch(lengths=[], **inputs)
+        logprobs, entropy = action_logprobs(model, batch, with_entropy=True)
+        if num_items_in_batch is None:
+            loss = -logprobs.sum() / max(logprobs.numel(), 1)
+        else:
+            loss = -logprobs.sum() / num_items_in_batch
+            if self.args.average_tokens_across_devices:
+                loss = loss * self.accelerator.num_processes  # as Trainer.compute_loss: DDP averages
+        with torch.no_grad():  # the logs SFTTrainer keeps: mean entropy of the predicted tokens, tokens seen
+            total = self.accelerator.gather_for_metrics(entropy.sum().reshape(1)).sum()
+            count = self.accelerator.gather_for_metrics(
+                torch.tensor([entropy.numel()], device=entropy.device)
+            ).sum()
+            self._metrics[mode]["entropy"].append((total / count.clamp(min=1)).item())
+            if mode == "train" and num_tokens is not None:
+                self._total_train_tokens += (
+                    self.accelerator.gather_for_metrics(num_tokens.reshape(1)).sum().item()
+                )
+            self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+        return (loss, {"logprobs": logprobs}) if return_outputs else loss
 
 
 def load_base(config: QASFTConfig):
     """The base model (fp32) and tokenizer."""
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from mem1_hf.defaults import default_model_path
@@ -214,11 +411,24 @@ def build_trainer(config: QASFTConfig, model=None, tokenizer=None, rows=None):
         >>> trainer = build_trainer(parse_config(["--config", "c.yaml"]))  # doctest: +SKIP
         >>> trainer.train()  # doctest: +SKIP
     """
-    from trl import SFTTrainer
-
     if model is None or tokenizer is None:
         model, tokenizer = load_base(config)
     rows = load_rows(config) if rows is None else rows
+    if config.layout == "packed":
+        packed = packed_dataset(rows, config)
+        if not len(packed):
+            raise Mem1InputError(f"{config.data}: no row has a response token to learn")
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        # dense SDPA computes every block against every other block and masks it away: skip that
+        use_block_sparse_attention(model)
+        return PackedSFTTrainer(
+            model=model,
+            args=config,
+            train_dataset=packed,
+            data_collator=PackedCollator(pad_id, next(model.parameters()).dtype),
+            processing_class=tokenizer,
+            peft_config=config.lora_config(),
+        )
     return SFTTrainer(
         model=model,
         args=config,
@@ -226,6 +436,18 @@ def build_trainer(config: QASFTConfig, model=None, tokenizer=None, rows=None):
         processing_class=tokenizer,
         peft_config=config.lora_config(),
     )
+
+
+def row_count(dataset) -> int:
+    """How many turn rows a trainer's dataset holds (a packed example holds several).
+
+    Example:
+        >>> row_count(build_trainer(config).train_dataset)  # doctest: +SKIP
+        768
+    """
+    if "rows" in dataset.column_names:
+        return sum(len(r) for r in dataset["rows"])
+    return len(dataset)
 
 
 def run_sft(config: QASFTConfig, model=None, tokenizer=None, rows=None):
@@ -244,7 +466,9 @@ def run_sft(config: QASFTConfig, model=None, tokenizer=None, rows=None):
         trainer.processing_class.save_pretrained(str(out / "merged"))
     summary = {
         "data": config.data,
-        "rows": len(trainer.train_dataset),
+        "layout": config.layout,
+        "rows": row_count(trainer.train_dataset),
+        "packed_sequences": len(trainer.train_dataset) if config.layout == "packed" else None,
         "steps": result.global_step,
         "train_loss": result.training_loss,
         "train_runtime_s": round(time.perf_counter() - started, 1),
@@ -269,7 +493,8 @@ def main(argv: list[str] | None = None) -> int:
     except Mem1InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"saved the LoRA adapter to {config.output_dir} ({len(trainer.train_dataset)} rows)")
+    rows = row_count(trainer.train_dataset)
+    print(f"saved the LoRA adapter to {config.output_dir} ({rows} rows, layout {config.layout})")
     return 0
 
 
