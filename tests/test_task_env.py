@@ -98,10 +98,11 @@ def test_cli_flags_are_generated_from_the_configs_with_both_spellings():
         == (underscored.max_turns, underscored.max_new_tokens)
         == (2, 5)
     )
+    # agent settings not given stay None: the checkpoint's agent_config.json, else the library default
     assert (dashed.max_obs_tokens, dashed.truncate_tokens, dashed.topk, dashed.dtype) == (
-        512,
+        None,
         1024,
-        3,
+        None,
         "auto",
     )
     evaluation = parser.parse_args(["eval", "--data", "a", "--data", "b", "--out", "o", "--max-turns", "3"])

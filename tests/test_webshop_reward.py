@@ -177,6 +177,26 @@ def test_webshop_get_reward():
     assert isclose(get_reward(purchased, goal, 35, options, nouns="heuristic").total, 0.2857, abs_tol=1e-2)
 
 
+@pytest.mark.parametrize("variant", ["webshop", "corrected"])
+def test_goals_webshop_cannot_score_are_refused(variant):
+    """WebShop's get_reward raises for price_upper = 0 (``num + None``) and for a goal with no
+    attributes (``/ len(attributes)``): both variants refuse them by name instead of scoring 0."""
+    goal = {
+        "goal_id": "g7", "query": "q", "product_category": "a › b › c", "name": "Tea Tree Shampoo",
+        "attributes": ["tea tree"], "goal_options": {"size": "XL"}, "price_upper": 40.0,
+    }  # fmt: skip
+    product = {
+        "query": "q", "product_category": "a › b › c", "name": "Tea Tree Shampoo",
+        "Attributes": ["tea tree"], "Title": "Tea Tree Shampoo", "BulletPoints": [], "Description": "",
+    }  # fmt: skip
+    assert get_reward(product, goal, 35, {"size": "XL"}, variant=variant, nouns="heuristic").success
+    for upper in (0, 0.0, -5.0, float("nan"), None):
+        with pytest.raises(Mem1InputError, match=r"^goal g7: price_upper must be a number > 0, got "):
+            get_reward(product, {**goal, "price_upper": upper}, 35, {}, variant=variant, nouns="heuristic")
+    with pytest.raises(Mem1InputError, match=r"^goal g7 has no attributes \(WebShop's get_reward divides"):
+        get_reward(product, {**goal, "attributes": []}, 35, {}, variant=variant, nouns="heuristic")
+
+
 def test_webshop_normalize_color():
     # the cases of WebShop's test_normalize.py (normalize_color_size maps prices: not used here)
     for value, expected in [

@@ -9,7 +9,9 @@
 * ``mem1 run [--model M] (--corpus C.jsonl | --index DIR) "q1" "q2"`` — answer one
   multi-question task and print each turn (``--json`` prints the pipeline's dict). Its flags
   are generated from :data:`RUN_CONFIGS` with ``transformers.HfArgumentParser`` (both
-  ``--max-turns`` and ``--max_turns`` work).
+  ``--max-turns`` and ``--max_turns`` work). The agent settings a flag does not give come from
+  the checkpoint's ``agent_config.json``, else the library default; one stderr line says
+  which came from the checkpoint.
 
 A user's mistake prints one ``error: …`` line and exits with status 2, never a traceback; a
 failing outside service (retrieval server, web search) prints one line and exits with 1.
@@ -101,8 +103,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     Example:
         >>> args = build_parser().parse_args(["run", "--index", "idx", "--max-turns", "3", "q?"])
-        >>> args.max_turns, args.max_new_tokens, args.topk, args.mode
-        (3, 256, 3, 'mem1')
+        >>> args.max_turns, args.batch_size  # given, and not an agent setting
+        (3, 1)
+        >>> args.max_new_tokens, args.topk, args.mode  # not given: the checkpoint's, else the library's
+        (None, None, None)
     """
     parser = argparse.ArgumentParser(
         prog="mem1", description="MEM1 constant-memory agents on the Hugging Face stack"
@@ -144,6 +148,9 @@ def _add_corpus(sub: Any) -> None:
     corpus.add_argument(
         "--max-questions", type=int, default=None, help="use only the first N questions of each source"
     )
+    corpus.add_argument(
+        "--strict", action="store_true", help="refuse a record without passages (default: skip it, counted)"
+    )
     add_field_args(corpus)
     corpus.set_defaults(func=_cmd_corpus)
 
@@ -161,10 +168,35 @@ def _add_index(sub: Any) -> None:
 
 
 def _add_run(sub: Any) -> None:
+    from mem1_hf.loop import agent_setting_defaults
+    from mem1_hf.settings import defer_to_checkpoint
+
     run = sub.add_parser("run", dataclass_types=run_configs(), help=_BUILTIN_HELP["run"])
     run.add_argument("questions", nargs="+", help="the task's questions")
     run.add_argument("--json", action="store_true", help="print the result dict as JSON")
+    defer_to_checkpoint(run, agent_setting_defaults())  # "not given" must differ from "given 3"
     run.set_defaults(func=_cmd_run)
+
+
+def resolve_run_settings(args: argparse.Namespace, checkpoint: Any) -> tuple[Any, Any, str]:
+    """``mem1 run``'s ``(LoopConfig, PolicyConfig, message)``: each agent setting from its flag,
+    else from ``checkpoint`` (an :class:`~mem1_hf.agent_config.AgentConfig`), else the library
+    default; ``message`` is the one line naming the settings taken from the checkpoint ("" if none).
+
+    Example:
+        >>> from mem1_hf.agent_config import AgentConfig
+        >>> args = build_parser("run").parse_args(["run", "--index", "i", "--topk", "5", "q?"])
+        >>> loop, policy, line = resolve_run_settings(args, AgentConfig(topk=2, max_new_tokens=128))
+        >>> loop.topk, loop.max_obs_tokens, policy.max_new_tokens, line
+        (5, 512, 128, 'settings from the checkpoint: max_new_tokens=128')
+    """
+    from mem1_hf.loop import LoopConfig
+    from mem1_hf.policy import PolicyConfig
+    from mem1_hf.settings import from_args
+
+    given = vars(args)
+    merged = argparse.Namespace(**checkpoint.merge(given))  # a setting neither gives: the field default
+    return from_args(LoopConfig, merged), from_args(PolicyConfig, merged), checkpoint.describe(given)
 
 
 def check_output_file(path: str | Path, flag: str = "--out") -> Path:
@@ -196,10 +228,13 @@ def _cmd_corpus(args: argparse.Namespace) -> None:
         raise Mem1InputError(f"--max-questions must be >= 1, got {args.max_questions}")
     check_output_file(args.out)
     fields = field_map_from_args(args)
+    skipped: list[str] = []
     docs = [
         doc
         for source in args.source
-        for doc in build_corpus(source, max_questions=args.max_questions, fields=fields)
+        for doc in build_corpus(
+            source, max_questions=args.max_questions, fields=fields, strict=args.strict, skipped=skipped
+        )
     ]
     if len(args.source) > 1:
         docs = dedup_documents((doc.title.strip('"'), doc.text) for doc in docs)
@@ -207,7 +242,8 @@ def _cmd_corpus(args: argparse.Namespace) -> None:
         write_corpus(docs, args.out)
     except OSError as err:
         raise Mem1InputError(f"cannot write --out {args.out}: {err.strerror}") from None
-    print(f"wrote {len(docs)} passages to {args.out}")
+    note = f" (skipped {len(skipped)} records without passages; --strict refuses them)" if skipped else ""
+    print(f"wrote {len(docs)} passages to {args.out}{note}")
 
 
 def _cmd_index(args: argparse.Namespace) -> None:
@@ -229,21 +265,18 @@ def _cmd_run(args: argparse.Namespace) -> None:
     import mem1_hf  # noqa: F401  (registers the pipeline task)
     from mem1_hf.defaults import BASE_SPEC, DEFAULT_SPEC
     from mem1_hf.envs.local_retrieval import RetrievalConfig
-    from mem1_hf.loop import LoopConfig
     from mem1_hf.model_loading import ModelConfig
     from mem1_hf.pipeline import normalise_tasks
-    from mem1_hf.policy import PolicyConfig
     from mem1_hf.settings import from_args
 
     # check the cheap things before loading a model, so a typo fails in a second
     normalise_tasks(args.questions)
-    loop = from_args(LoopConfig, args)
-    policy = from_args(PolicyConfig, args)
+    model_config = from_args(ModelConfig, args)
+    loop, policy, from_checkpoint = resolve_run_settings(args, model_config.agent_config())
     retrieval = from_args(RetrievalConfig, args)
     if bool(retrieval.corpus) == bool(retrieval.index):
         raise Mem1InputError("give the documents with --corpus C.jsonl or --index DIR (one of them)")
     env = retrieval.build()
-    model_config = from_args(ModelConfig, args)
     offline = {
         DEFAULT_SPEC: "the trained default agent (SmolLM2-135M-Instruct + the shipped MEM1 adapter)",
         BASE_SPEC: "the untrained base model (SmolLM2-135M-Instruct)",
@@ -251,9 +284,11 @@ def _cmd_run(args: argparse.Namespace) -> None:
     spec = model_config.model or DEFAULT_SPEC
     if spec in offline:  # say which offline model answers (stderr: --json stays clean)
         print(f"model: {offline[spec]}", file=sys.stderr)
+    if from_checkpoint:
+        print(from_checkpoint, file=sys.stderr)
     model, tokenizer = model_config.load()
     agent = pipeline("mem1-agent", model=model, tokenizer=tokenizer, env=env, device=model.device)
-    out = agent(args.questions, **asdict(loop), **asdict(policy))
+    out = agent(args.questions, **asdict(loop), **asdict(policy))  # every setting resolved above
     if args.json:
         print(json.dumps(out, indent=2, ensure_ascii=False))
     else:

@@ -23,6 +23,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from mem1_hf.agent_config import AGENT_CONFIG_NAME
 from mem1_hf.errors import Mem1InputError
 
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
@@ -113,8 +114,6 @@ PACKAGED_ADAPTER = Path(__file__).resolve().parent / "adapters" / DEFAULT_ADAPTE
 #: the shipped agent of each task family (``--model`` unset or ``default``): QA's, and WebShop's
 #: (``make train-webshop``), each a LoRA adapter in ``mem1_hf/adapters/``
 FAMILY_ADAPTERS = {"qa": DEFAULT_ADAPTER_NAME, "webshop": "mem1-smollm2-135m-webshop"}
-#: the search settings the default agent was trained and evaluated with (the demo uses them too)
-DEFAULT_AGENT_TOPK, DEFAULT_AGENT_MAX_OBS_TOKENS = 2, 160
 #: ``--model`` spellings: the trained default agent, and the untrained base model for comparison
 DEFAULT_SPEC, BASE_SPEC = "default", "base"
 
@@ -152,6 +151,8 @@ def _adapter_fingerprint(adapter: Path) -> str:
     digest = hashlib.sha256()
     for name in ("adapter_config.json", "adapter_model.safetensors"):
         digest.update((adapter / name).read_bytes())
+    if (adapter / AGENT_CONFIG_NAME).is_file():  # its trained settings travel with the merged copy
+        digest.update((adapter / AGENT_CONFIG_NAME).read_bytes())
     return digest.hexdigest()
 
 
@@ -160,8 +161,10 @@ def default_agent_path(family: str = "qa") -> Path:
 
     Like :func:`default_model_path`, the result is an ordinary safetensors folder under
     :func:`cache_dir` (``models/mem1-smollm2-135m``) that ``pipeline("mem1-agent", model=...)``,
-    ``from_pretrained`` and every CLI load with no peft at run time. It is rebuilt when the
-    shipped adapter changes (its sha256 is kept beside the weights). Without a shipped adapter
+    ``from_pretrained`` and every CLI load with no peft at run time. The adapter's
+    ``agent_config.json`` (the settings it was trained and evaluated with) is copied beside the
+    weights, so the pipeline runs it at those settings. It is rebuilt when the shipped adapter
+    or its agent config changes (their sha256 is kept beside the weights). Without a shipped adapter
     this is the base model. ``family="webshop"``: the shipped WebShop agent (``models/mem1-smollm2-135m-webshop``).
 
     Example:
@@ -185,6 +188,8 @@ def default_agent_path(family: str = "qa") -> Path:
     try:
         merged.save_pretrained(tmp)
         AutoTokenizer.from_pretrained(base).save_pretrained(tmp)
+        if (adapter / AGENT_CONFIG_NAME).is_file():
+            shutil.copy2(adapter / AGENT_CONFIG_NAME, tmp / AGENT_CONFIG_NAME)
         (tmp / _ADAPTER_STAMP).write_text(fingerprint + "\n")
         if out_dir.exists():
             shutil.rmtree(out_dir)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mem1_hf.agent_config import AGENT_CONFIG_NAME, AgentConfig
 from mem1_hf.defaults import DEFAULT_BASE_HUB_ID  # re-exported: the card's ``base_model``
 from mem1_hf.errors import Mem1InputError
 
@@ -168,7 +169,8 @@ def build_model_folder(
     A full model gets the ``mem1_*.py`` pipeline code and ``custom_pipelines`` in its
     ``config.json`` (``trust_remote_code=True`` loading); an adapter keeps its own files, its
     ``base_model_name_or_path`` set to the Hub id of the base; ``merge=True`` merges an adapter
-    into a full model first.
+    into a full model first. The checkpoint's ``agent_config.json`` (the agent settings it was
+    trained with) goes into the folder too, checked, and the card lists its settings.
     """
     from mem1_hf.model_card import ModelCardInfo, render_model_card, validate_model_card
     from mem1_hf.remote_code import add_custom_pipeline, write_pipeline_code
@@ -187,6 +189,9 @@ def build_model_folder(
                 shutil.copy2(item, out / item.name)
     if not (out / "tokenizer_config.json").is_file():
         raise Mem1InputError(f"{checkpoint} has no tokenizer files; save the tokenizer with the checkpoint")
+    if merge and (checkpoint / AGENT_CONFIG_NAME).is_file():  # merging writes weights and tokenizer only
+        shutil.copy2(checkpoint / AGENT_CONFIG_NAME, out / AGENT_CONFIG_NAME)
+    agent_config = AgentConfig.from_pretrained(out)  # a malformed one stops here, before any upload
     write_pipeline_code(out)
     if adapter:
         config = json.loads((out / "adapter_config.json").read_text())
@@ -200,6 +205,7 @@ def build_model_folder(
         is_adapter=adapter,
         remote_code=not adapter,
         datasets=list(datasets or []),
+        agent_config=agent_config.to_dict() if agent_config is not None else None,
         eval_summary=eval_summary,
         note=note,
         training=(checkpoint / TRAINING_NOTES).read_text() if (checkpoint / TRAINING_NOTES).is_file() else "",

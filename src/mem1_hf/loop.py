@@ -20,18 +20,20 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from mem1_hf.agent_config import SETTING_NAMES
 from mem1_hf.efficiency import dependency, peak_tokens
 from mem1_hf.envs.base import DEFAULT_TOPK
 from mem1_hf.errors import Mem1InputError
 from mem1_hf.keep_rule import DEFAULT_TRUNCATE_TOKENS, MODES, KeepRule, Piece, Segment, gather, memory_span
 from mem1_hf.parsing import ParsedResponse, parse_response, split_answers
-from mem1_hf.policy import GenerationRequest, Policy
+from mem1_hf.policy import GenerationRequest, Policy, PolicyConfig
 from mem1_hf.prompts import DEFAULT_PROFILE, PROFILES, PromptProfile, encode_user_message, get_profile
 from mem1_hf.task_env import StepItem, Task, as_task_env
 
 __all__ = [
     "AgentLoop",
     "LoopConfig",
+    "agent_setting_defaults",
     "Piece",
     "Segment",
     "Task",
@@ -90,6 +92,22 @@ class LoopConfig:
     def keep_rule(self) -> KeepRule:
         """The :class:`KeepRule` of ``mode`` and ``truncate_tokens``."""
         return KeepRule(self.mode, self.truncate_tokens)
+
+
+def agent_setting_defaults() -> dict[str, object]:
+    """The library default of each setting a checkpoint's ``agent_config.json`` may set: the field
+    defaults of :class:`LoopConfig` and :class:`~mem1_hf.policy.PolicyConfig`, where each is defined
+    once (:mod:`mem1_hf.agent_config`).
+
+    Example:
+        >>> defaults = agent_setting_defaults()
+        >>> defaults["topk"], defaults["max_obs_tokens"], defaults["max_new_tokens"], defaults["max_turns"]
+        (3, 512, 256, 6)
+    """
+    return {
+        name: getattr(PolicyConfig if name in PolicyConfig.__dataclass_fields__ else LoopConfig, name)
+        for name in SETTING_NAMES
+    }
 
 
 @dataclass

@@ -35,6 +35,9 @@ class ModelCardInfo:
         remote_code: the repository carries the pipeline code (``trust_remote_code=True``).
         license: the licence id (the base model's licence applies to derivatives).
         datasets: Hub ids of the data it was trained or evaluated on.
+        agent_config: the checkpoint's ``agent_config.json`` (a dict; the agent settings it was trained
+            with, which the pipeline uses unless a call passes others), listed in the card; its
+            ``prompt_profile`` replaces ``prompt_profile``.
         eval_summary: a ``mem1 eval`` ``summary.json`` (dict) whose QA cells go into the
             ``model-index`` and the card's table.
         eval_dataset: the Hub id (or name) of the evaluated data, for the ``model-index``.
@@ -50,6 +53,7 @@ class ModelCardInfo:
     license: str = "apache-2.0"
     prompt_profile: str = "mem1-qa"
     datasets: list[str] = field(default_factory=list)
+    agent_config: dict[str, Any] | None = None
     eval_summary: dict[str, Any] | None = None
     eval_dataset: str | None = None
     note: str = ""
@@ -117,6 +121,20 @@ def card_data(info: ModelCardInfo):
     )
 
 
+def _agent_settings(agent_config: dict[str, Any] | None) -> list[tuple[str, str]] | None:
+    """``(setting, value)`` rows of an ``agent_config.json`` for the card (None: the checkpoint has none)."""
+    if agent_config is None:
+        return None
+    from mem1_hf.agent_config import AgentConfig
+
+    texts = {"max_turns": "the task family's budget", "task_family": "not recorded"}
+    rows = []
+    for name in AgentConfig.__dataclass_fields__:
+        value = agent_config.get(name)
+        rows.append((name, f"`{value}`" if value is not None else texts.get(name, "the library default")))
+    return rows
+
+
 def render_model_card(info: ModelCardInfo, template: str | Path | None = None) -> str:
     """Render the model card (YAML metadata + Markdown)."""
     from huggingface_hub import ModelCard
@@ -140,7 +158,8 @@ def render_model_card(info: ModelCardInfo, template: str | Path | None = None) -
         base_model=info.base_model,
         is_adapter=info.is_adapter,
         remote_code=info.remote_code,
-        prompt_profile=info.prompt_profile,
+        prompt_profile=(info.agent_config or {}).get("prompt_profile") or info.prompt_profile,
+        agent_settings=_agent_settings(info.agent_config),
         version=__version__,
         datasets=info.datasets,
         results=qa_results(info.eval_summary),

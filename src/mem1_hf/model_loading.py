@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from mem1_hf.defaults import DEFAULT_BASE_HUB_ID, default_model_path, resolve_model_spec
+from mem1_hf.agent_config import AgentConfig
+from mem1_hf.defaults import (
+    BASE_SPEC,
+    DEFAULT_BASE_HUB_ID,
+    DEFAULT_SPEC,
+    default_adapter_path,
+    default_model_path,
+    resolve_model_spec,
+)
 from mem1_hf.errors import Mem1InputError
 
 _DTYPES = {"auto": None, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -47,6 +55,32 @@ class ModelConfig:
     def load(self, family: str = "qa"):
         """``(model, tokenizer)``, see :func:`load_model` (``family`` picks the default agent)."""
         return load_model(self.model, device=self.device, dtype=self.dtype, family=family)
+
+    def agent_config(self, family: str = "qa") -> AgentConfig:
+        """The checkpoint's agent settings, see :func:`agent_config_for`."""
+        return agent_config_for(self.model, family)
+
+
+def agent_config_for(model: str | None, family: str = "qa") -> AgentConfig:
+    """The ``agent_config.json`` settings of a ``--model`` value, without loading the model: the
+    shipped adapter's for the default agent (none or ``default``; no merge needed), none for
+    ``base``, the folder's or Hub repository's otherwise. A checkpoint without one gives an empty
+    :class:`~mem1_hf.agent_config.AgentConfig` (every library default applies).
+
+    Example:
+        >>> agent_config_for(None).topk  # the shipped QA agent was trained with BM25 top-2
+        2
+        >>> agent_config_for("base").settings()
+        {}
+    """
+    if model in (None, "", DEFAULT_SPEC):
+        adapter = default_adapter_path(family)
+        source = str(adapter) if adapter is not None else None
+    elif model == BASE_SPEC:
+        source = None
+    else:
+        source = model
+    return (AgentConfig.from_pretrained(source) if source else None) or AgentConfig()
 
 
 def pick_device(device: str | None = None) -> torch.device:

@@ -11,6 +11,11 @@ Example:
 
 One task is a list of questions (a single string is a one-question task); a list of tasks
 returns a list of results, generated ``batch_size`` tasks at a time by the shared agent loop.
+
+Settings: an argument (at construction or per call) > the checkpoint's ``agent_config.json``
+(read from the model's folder or Hub repository, or given as ``agent_config=``) > the library
+defaults of :class:`~mem1_hf.loop.LoopConfig` / :class:`~mem1_hf.policy.PolicyConfig`. With no
+model, ``pipeline("mem1-agent", env=env)`` loads the shipped default agent, offline.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 from transformers import AutoModelForCausalLM, GenerationConfig, Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
+from mem1_hf.agent_config import AgentConfig, as_agent_config
 from mem1_hf.errors import Mem1InputError
 from mem1_hf.loop import AgentLoop, LoopConfig, Task
 from mem1_hf.policy import ModelPolicy, PolicyConfig
@@ -70,8 +76,12 @@ class MEM1Pipeline(Pipeline):
     Pipeline arguments (at construction or per call): ``env`` (a search environment, required),
     ``mode``, ``prompt_profile``, ``max_turns``, ``max_new_tokens``, ``max_obs_tokens``,
     ``truncate_tokens``, ``topk``, ``reuse_prompt_cache``, ``return_token_ids``, ``batch_size``,
-    ``on_turn`` and generation kwargs (``do_sample``, ``temperature``, ``top_p``, …, or
-    ``generate_kwargs={...}``).
+    ``on_turn``, ``agent_config`` and generation kwargs (``do_sample``, ``temperature``,
+    ``top_p``, …, or ``generate_kwargs={...}``).
+
+    A setting not passed comes from the checkpoint's ``agent_config.json`` (the model folder's or
+    Hub repository's; ``agent_config=`` an :class:`~mem1_hf.agent_config.AgentConfig`, a dict or a
+    path replaces it, ``AgentConfig()`` runs at the library defaults), else the library default.
 
     ``on_turn(event)`` streams a task as it runs: after every turn it receives that turn's dict
     (as in ``out["turns"]``) plus ``task_index``, ``task_id``, ``mode``, ``task_done`` and, when
@@ -85,7 +95,7 @@ class MEM1Pipeline(Pipeline):
 
     def _sanitize_parameters(self, **kwargs):
         forward: dict[str, Any] = {}
-        for key in (*_LOOP_KEYS, *_POLICY_KEYS, *_CALLBACK_KEYS, "env"):
+        for key in (*_LOOP_KEYS, *_POLICY_KEYS, *_CALLBACK_KEYS, "env", "agent_config"):
             if key in kwargs:
                 forward[key] = kwargs.pop(key)
         generate = dict(kwargs.pop("generate_kwargs", None) or {})
@@ -128,12 +138,17 @@ class MEM1Pipeline(Pipeline):
         batch_size: int = 1,
         generate_kwargs: dict | None = None,
         on_turn: Callable[[dict], None] | None = None,
+        agent_config: Any = None,
         **kwargs,
     ):
         if env is None:
             raise Mem1InputError(
                 "the mem1-agent pipeline needs an environment: pipeline('mem1-agent', model=..., env=env)"
             )
+        checkpoint = (
+            as_agent_config(agent_config) if agent_config is not None else self.checkpoint_agent_config
+        )
+        kwargs = checkpoint.merge(kwargs)  # what the call does not set, the checkpoint may
         loop = {k: v for k, v in kwargs.items() if k in _LOOP_KEYS}
         config = LoopConfig(batch_size=batch_size, **loop)
         policy_config = PolicyConfig(**{k: v for k, v in kwargs.items() if k in _POLICY_KEYS})
@@ -151,6 +166,17 @@ class MEM1Pipeline(Pipeline):
             reuse_prompt_cache=policy_config.reuse_prompt_cache,
         )
         return AgentLoop(policy, task_env, config).run(tasks, on_turn=_turn_events(tasks, on_turn))
+
+    @property
+    def checkpoint_agent_config(self) -> AgentConfig:
+        """The model's ``agent_config.json`` (from ``model.name_or_path``: its folder or Hub
+        repository), read once; empty when it has none."""
+        cached = getattr(self, "_checkpoint_agent_config", None)
+        if cached is None:
+            source = getattr(self.model, "name_or_path", "") or ""
+            cached = (AgentConfig.from_pretrained(source) if source else None) or AgentConfig()
+            self._checkpoint_agent_config = cached
+        return cached
 
     def postprocess(self, trajectory, return_token_ids: bool = False) -> dict:
         return trajectory.to_dict(include_ids=return_token_ids)
@@ -177,10 +203,29 @@ def _turn_events(tasks: Sequence[Task], on_turn: Callable[[dict], None] | None):
     return hook
 
 
+class _DefaultAgent:
+    """The task's default ``(model, revision)``: the shipped default agent's local folder
+    (:func:`mem1_hf.defaults.default_agent_path`, merged once, offline). transformers unpacks it
+    only when ``pipeline("mem1-agent")`` gets no model, so registering stays cheap."""
+
+    def __iter__(self):
+        from mem1_hf.defaults import default_agent_path
+
+        return iter((str(default_agent_path()), None))
+
+    def __repr__(self) -> str:
+        return "<the shipped default agent: mem1_hf.default_agent_path()>"
+
+
 def register_pipeline() -> None:
-    """Register ``"mem1-agent"`` with transformers (idempotent)."""
+    """Register ``"mem1-agent"`` with transformers (idempotent), with the shipped default agent as
+    its default model (``pipeline("mem1-agent", env=env)``)."""
     if TASK_NAME in PIPELINE_REGISTRY.get_supported_tasks():
         return
     PIPELINE_REGISTRY.register_pipeline(
-        TASK_NAME, pipeline_class=MEM1Pipeline, pt_model=AutoModelForCausalLM, type="text"
+        TASK_NAME,
+        pipeline_class=MEM1Pipeline,
+        pt_model=AutoModelForCausalLM,
+        default={"model": _DefaultAgent()},
+        type="text",
     )

@@ -22,7 +22,9 @@ Example:
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +65,34 @@ def read_yaml_config(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise Mem1InputError(f"{path}: expected a mapping of settings at the top level")
     return data
+
+
+class _CheckpointDefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` with defaults, except for flags whose help already says where the default comes from."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if getattr(action, "checkpoint_default", False):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def defer_to_checkpoint(parser: argparse.ArgumentParser, fallbacks: Mapping[str, Any]) -> None:
+    """Make the flags named by ``fallbacks`` (dest -> the library default shown in ``--help``)
+    default to ``None``, so "not given" differs from "given the default" and a checkpoint's
+    ``agent_config.json`` can fill the gap (:class:`~mem1_hf.agent_config.AgentConfig`).
+
+    Example:
+        >>> parser = argparse.ArgumentParser()
+        >>> _ = parser.add_argument("--topk", type=int, default=3, help="documents per search")
+        >>> defer_to_checkpoint(parser, {"topk": 3})
+        >>> parser.parse_args([]).topk, parser.parse_args(["--topk", "3"]).topk
+        (None, 3)
+    """
+    for action in parser._actions:
+        if action.dest in fallbacks:
+            action.default = None
+            action.help = (
+                f"{action.help} (default: the checkpoint's agent_config.json, else {fallbacks[action.dest]})"
+            )
+            action.checkpoint_default = True  # type: ignore[attr-defined]
+    parser.formatter_class = _CheckpointDefaultsFormatter

@@ -47,12 +47,17 @@ class SourceLicense:
         license: the Hub licence id of the underlying dataset.
         hub_id: the dataset's Hub id (listed in ``source_datasets``).
         attribution: one sentence naming the authors, the paper and the licence.
+        name: the dataset's name, listed when it has no Hub id.
+        license_name: the licence as its publisher names it (``CC BY-SA 4.0``).
+        share_alike: whether derivatives must carry the same licence (the CC BY-SA family).
     """
 
     license: str
     hub_id: str | None
     attribution: str
     name: str | None = None
+    license_name: str = "an unknown licence"
+    share_alike: bool = False
 
     @property
     def source_dataset(self) -> str | None:
@@ -63,6 +68,8 @@ class SourceLicense:
 KNOWN_SOURCES: dict[str, SourceLicense] = {
     "hotpotqa": SourceLicense(
         license="cc-by-sa-4.0",
+        license_name="CC BY-SA 4.0",
+        share_alike=True,
         hub_id="hotpotqa/hotpot_qa",
         attribution=(
             "HotpotQA, Yang et al., *HotpotQA: A Dataset for Diverse, Explainable Multi-hop Question "
@@ -72,6 +79,8 @@ KNOWN_SOURCES: dict[str, SourceLicense] = {
     ),
     "nq": SourceLicense(
         license="cc-by-sa-3.0",
+        license_name="CC BY-SA 3.0",
+        share_alike=True,
         hub_id="google-research-datasets/nq_open",
         attribution=(
             "Natural Questions, Kwiatkowski et al., TACL 2019, in its open-domain form NQ-open "
@@ -81,6 +90,7 @@ KNOWN_SOURCES: dict[str, SourceLicense] = {
     ),
     "2wikimultihopqa": SourceLicense(
         license="apache-2.0",
+        license_name="Apache-2.0",
         hub_id=None,
         name="2WikiMultihopQA",
         attribution=(
@@ -91,6 +101,7 @@ KNOWN_SOURCES: dict[str, SourceLicense] = {
     ),
     "musique": SourceLicense(
         license="cc-by-4.0",
+        license_name="CC BY 4.0",
         hub_id=None,
         name="MuSiQue",
         attribution=(
@@ -169,6 +180,17 @@ def card_data(manifest: Mapping[str, Any]):
     )
 
 
+def license_text(manifest: Mapping[str, Any]) -> str:
+    """Each source's licence, named as its publisher names it.
+
+    Example:
+        >>> license_text({"sources": [{"name": "hotpotqa", "kind": "hotpotqa"},
+        ...                           {"name": "wiki", "kind": "2wikimultihopqa"}]})
+        'hotpotqa: CC BY-SA 4.0; wiki: Apache-2.0'
+    """
+    return "; ".join(f"{s['name']}: {KNOWN_SOURCES[s['kind']].license_name}" for s in manifest["sources"])
+
+
 def pretty_name(manifest: Mapping[str, Any]) -> str:
     names = " + ".join(s["name"] for s in manifest["sources"])
     return f"MEM1 {manifest['objectives']}-objective QA ({names})"
@@ -193,7 +215,6 @@ def render_card(manifest: Mapping[str, Any], template: str | Path | None = None)
     for source in manifest["sources"]:
         info = KNOWN_SOURCES[source["kind"]]
         sources.append({**source, "license": info.license, "attribution": info.attribution})
-    licenses = list(dict.fromkeys(s["license"] for s in sources))
     attributions = [
         {
             "names": ", ".join(s["name"] for s in sources if s["kind"] == kind),
@@ -227,7 +248,14 @@ def render_card(manifest: Mapping[str, Any], template: str | Path | None = None)
             if corpus
             else None
         ),
-        license_text=", ".join(licenses),
+        license_text=license_text(manifest),
+        share_alike=", ".join(
+            dict.fromkeys(
+                KNOWN_SOURCES[s["kind"]].license_name
+                for s in manifest["sources"]
+                if KNOWN_SOURCES[s["kind"]].share_alike
+            )
+        ),
         attributions=attributions,
     )
     return str(card)

@@ -37,6 +37,7 @@ from mem1_hf.data.documents import Document
 from mem1_hf.data.fields import FieldMap, add_field_args, field_map_from_args
 from mem1_hf.data.qa_sources import (
     FORMATS_WITH_PASSAGES,
+    PASSAGE_FIELDS,
     QARecord,
     detect_qa_format,
     is_local_spec,
@@ -65,6 +66,9 @@ class ComposeConfig:
         limit: use only the first N questions of each source (None: all).
         prompt_profile: the prompt of the ``prompt`` field (``mem1-qa`` or ``mem1-paper``).
         ability: the MEM1 / verl ``ability`` field.
+        strict: refuse a record without its passages in a file whose layout carries them
+            (e.g. another release's records in a 2WikiMultihopQA file); by default such
+            records, and their questions, are skipped and counted.
     """
 
     objectives: int = 2
@@ -74,6 +78,7 @@ class ComposeConfig:
     limit: int | None = None
     prompt_profile: str = DEFAULT_PROFILE
     ability: str = "fact-reasoning"
+    strict: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.objectives, bool) or not isinstance(self.objectives, int) or self.objectives < 1:
@@ -287,13 +292,23 @@ def _strip_title(title: str) -> str:
 
 
 def build_sources_corpus(
-    local_sources: Sequence[tuple[str, Path]], limit: int | None, fields: FieldMap | None = None
+    local_sources: Sequence[tuple[str, Path]],
+    limit: int | None,
+    fields: FieldMap | None = None,
+    strict: bool = False,
 ) -> list[Document] | None:
-    """The deduplicated passages of local sources that carry them (None if none do)."""
+    """The deduplicated passages of local sources that carry them (None if none do).
+
+    Records without passages are refused under ``strict``, else skipped (their questions are
+    left out, and counted, when the sources are loaded).
+    """
     from mem1_hf.data.corpus import build_corpus, dedup_documents
 
+    skipped: list[str] = []  # counted by compose() from the questions' side
     docs = [
-        doc for _, path in local_sources for doc in build_corpus(path, max_questions=limit, fields=fields)
+        doc
+        for _, path in local_sources
+        for doc in build_corpus(path, max_questions=limit, fields=fields, strict=strict, skipped=skipped)
     ]
     if not docs:
         return None
@@ -338,10 +353,18 @@ def compose(
         local = is_local_spec(spec)
         mapped = local and fields is not None and fields.for_qa
         fmt = ("mapped" if mapped else detect_qa_format(Path(spec).expanduser())) if local else "hub"
-        records_by_source[name] = load_source(name, spec, limit=config.limit, fields=fields)
+        # a record with no passages has no gold paragraph in the corpus: its question goes too
+        skipped: list[str] | None = [] if fmt in PASSAGE_FIELDS and not config.strict else None
+        records_by_source[name] = load_source(
+            name, spec, limit=config.limit, fields=fields, without_passages=skipped
+        )
         if fmt in FORMATS_WITH_PASSAGES or (local and fields is not None and fields.for_passages):
             with_passages.append((name, Path(spec).expanduser()))
-        info.append({"name": name, "origin": _origin(spec), "format": fmt, "local": local})
+        entry = {"name": name, "origin": _origin(spec), "format": fmt, "local": local}
+        if skipped:
+            entry["skipped_without_passages"] = len(skipped)
+            entry["first_skipped"] = Path(skipped[0]).name  # file:line, never this machine's path
+        info.append(entry)
     records_by_source, repeated = drop_repeated_questions(records_by_source)
     dataset, stats = compose_tasks(records_by_source, config)
 
@@ -350,7 +373,7 @@ def compose(
     for entry in info:
         entry["questions"] = len(records_by_source[entry["name"]])
         entry["kind"] = source_kind(entry["name"], entry["origin"], entry["format"])
-    corpus = build_sources_corpus(with_passages, config.limit, fields)
+    corpus = build_sources_corpus(with_passages, config.limit, fields, strict=config.strict)
     manifest = {
         "command": command or command_line(sources, config),
         **{k: v for k, v in asdict(config).items() if k != "splits"},
@@ -395,6 +418,8 @@ def command_line(
         parts.append(f"--limit {config.limit}")
     if config.prompt_profile != ComposeConfig.prompt_profile:
         parts.append(f"--prompt-profile {config.prompt_profile}")
+    if config.strict:
+        parts.append("--strict")
     for name, value in asdict(fields or FieldMap()).items():
         if value:
             parts.append(f"--{name}-field {value}")
@@ -530,6 +555,11 @@ def _cmd_compose(args: argparse.Namespace) -> None:
     extra = (
         f"; corpus: {corpus['passages']} passages" if corpus else "; no corpus (no local source has passages)"
     )
+    skipped = [s for s in result.manifest["sources"] if s.get("skipped_without_passages")]
+    if skipped:
+        each = ", ".join(f"{s['name']} {s['skipped_without_passages']}" for s in skipped)
+        first = skipped[0]["first_skipped"]
+        extra += f"; skipped records without passages: {each} (first: {first}; --strict refuses them)"
     print(f"wrote {config.objectives}-objective tasks ({counts}) to {out}{extra}")
 
 
@@ -580,6 +610,12 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--prompt-profile", choices=QA_PROFILES, default=defaults.prompt_profile)
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--overwrite", action="store_true", help="replace a previous composition in --out")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse a record without passages in a layout that carries them (default: skip it and "
+        "its question, counted in the summary)",
+    )
     add_field_args(parser)
     parser.set_defaults(func=_cmd_compose)
     return parser

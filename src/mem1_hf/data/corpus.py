@@ -19,6 +19,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from typing import Any
 from mem1_hf.data.documents import Document
 from mem1_hf.data.fields import FieldMap, get_field, layouts_message
 from mem1_hf.data.files import first_line, iter_jsonl, load_json
+from mem1_hf.data.qa_sources import PASSAGE_FIELDS
 from mem1_hf.errors import Mem1InputError
 
 #: format names returned by :func:`detect_format`
@@ -134,14 +136,21 @@ def dedup_documents(passages: Iterable[tuple[str, str]]) -> list[Document]:
 # ----------------------------------------------------------------------------- HotpotQA
 
 
-def _hotpot_context(record: dict[str, Any]) -> Iterator[tuple[str, str]]:
+def _hotpot_context(record: dict[str, Any], separator: str = "") -> Iterator[tuple[str, str]]:
     """Paragraphs of one HotpotQA question, original (list or HF ``datasets``) layout."""
     context = record["context"]
     if isinstance(context, dict):  # HF `hotpot_qa`: {"title": [...], "sentences": [[...]]}
         context = zip(context["title"], context["sentences"], strict=True)
     for title, sentences in context:
-        # each sentence after the first carries its own leading space: join without a separator
-        yield str(title), "".join(sentences)
+        if separator:
+            yield str(title), separator.join(s.strip() for s in sentences if s.strip())
+        else:  # HotpotQA: each sentence after the first carries its own leading space
+            yield str(title), "".join(sentences)
+
+
+def _2wiki_context(record: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    # 2WikiMultihopQA's sentences carry no leading space ("...in 1950.", "He was..."): join with one
+    return _hotpot_context(record, separator=" ")
 
 
 def _ircot_context(record: dict[str, Any]) -> Iterator[tuple[str, str]]:
@@ -169,21 +178,39 @@ def _musique_context(record: dict[str, Any]) -> Iterator[tuple[str, str]]:
 
 _EXTRACTORS = {
     "hotpotqa": _hotpot_context,
-    "2wikimultihopqa": _hotpot_context,
+    "2wikimultihopqa": _2wiki_context,
     "hotpotqa_ircot": _ircot_context,
     "musique": _musique_context,
 }
 #: the field holding each QA format's paragraphs, named when a record lacks it
-_CONTEXT_FIELD = {
-    "hotpotqa": "context",
-    "2wikimultihopqa": "context",
-    "hotpotqa_ircot": "contexts",
-    "musique": "paragraphs",
-}
+_CONTEXT_FIELD = PASSAGE_FIELDS
+
+
+def _skip_or_refuse(where: str, key: str, strict: bool, skipped: list[str]) -> None:
+    """A record without its passages: the error under ``strict``, else noted and skipped."""
+    if strict:
+        raise Mem1InputError(f'{where}: the record has no "{key}" (its paragraphs), so no passages to index')
+    skipped.append(where)
+
+
+def _report_skipped(path: str | Path, fmt: str, skipped: list[str], collect: list[str] | None) -> None:
+    if collect is not None:
+        collect.extend(skipped)
+    elif skipped:  # nobody collects them: say so rather than drop records silently
+        print(
+            f'note: {path}: skipped {len(skipped)} record(s) without "{PASSAGE_FIELDS[fmt]}" (no '
+            f"passages; first: {skipped[0]}); strict=True refuses them",
+            file=sys.stderr,
+        )
 
 
 def _hotpot_passages(
-    path: str | Path, fmt: str, data: Any, max_questions: int | None
+    path: str | Path,
+    fmt: str,
+    data: Any,
+    max_questions: int | None,
+    strict: bool = True,
+    skipped: list[str] | None = None,
 ) -> Iterator[tuple[str, str]]:
     if fmt == "hotpotqa_titles":
         try:
@@ -196,10 +223,9 @@ def _hotpot_passages(
     for count, (where, record) in enumerate(_numbered_records(path, data)):
         if max_questions is not None and count >= max_questions:
             return
-        if key not in record:
-            raise Mem1InputError(
-                f'{where}: the record has no "{key}" (its paragraphs), so no passages to index'
-            )
+        if key not in record:  # e.g. another release's records, mixed into one file
+            _skip_or_refuse(where, key, strict, skipped if skipped is not None else [])
+            continue
         try:
             yield from extract(record)
         except (KeyError, TypeError, ValueError) as err:
@@ -228,11 +254,18 @@ def corpus_from_hotpotqa(path: str | Path, max_questions: int | None = None) -> 
 # ----------------------------------------------------------------------------- NQ
 
 
-def corpus_from_nq_oracle(path: str | Path, max_questions: int | None = None) -> list[Document]:
+def corpus_from_nq_oracle(
+    path: str | Path,
+    max_questions: int | None = None,
+    *,
+    strict: bool = True,
+    skipped: list[str] | None = None,
+) -> list[Document]:
     """Build a corpus from the gold passages of an NQ-open oracle file (gzip or plain JSONL).
 
     Each line is ``{"question", "answers", "ctxs": [{title, text, isgold, ...}]}`` (the
-    lost-in-the-middle / DPR layout); passages with ``isgold`` false are left out.
+    lost-in-the-middle / DPR layout); passages with ``isgold`` false are left out. A record
+    with no ``ctxs`` is an error under ``strict``, else its ``file:line`` goes to ``skipped``.
 
     Example:
         >>> docs = corpus_from_nq_oracle("nq_open_oracle_2000.jsonl.gz")  # doctest: +SKIP
@@ -244,7 +277,10 @@ def corpus_from_nq_oracle(path: str | Path, max_questions: int | None = None) ->
         for count, (lineno, record) in enumerate(iter_jsonl(path)):
             if max_questions is not None and count >= max_questions:
                 return
-            ctxs = record.get("ctxs")
+            if "ctxs" not in record:
+                _skip_or_refuse(f"{path}:{lineno}", "ctxs", strict, skipped if skipped is not None else [])
+                continue
+            ctxs = record["ctxs"]
             if not isinstance(ctxs, list):
                 raise Mem1InputError(f'{path}:{lineno}: expected a "ctxs" list of passages')
             for ctx in ctxs:
@@ -371,12 +407,22 @@ def _whole_or_lines(path: str | Path) -> Any:
 
 
 def build_corpus(
-    path: str | Path, max_questions: int | None = None, fields: FieldMap | None = None
+    path: str | Path,
+    max_questions: int | None = None,
+    fields: FieldMap | None = None,
+    *,
+    strict: bool = False,
+    skipped: list[str] | None = None,
 ) -> list[Document]:
     """Build (or read) a corpus from any supported file, detecting its format by content.
 
     ``fields`` (``--passages-field`` / ``--title-field`` / ``--text-field``) reads a layout
     that is not detected. Corpus JSONL keeps its ids; other layouts get ids ``"0"..``.
+
+    A QA record without its passage field (``context``, ``contexts``, ``paragraphs``,
+    ``ctxs``; e.g. another release's records mixed into a 2WikiMultihopQA file) is skipped:
+    its ``file:line`` is appended to ``skipped``, or, when no list is given, one note on stderr
+    counts them. ``strict=True`` refuses such a record instead (one error naming it).
 
     Example:
         >>> docs = build_corpus("nq_open_oracle_2000.jsonl.gz", max_questions=100)  # doctest: +SKIP
@@ -389,12 +435,15 @@ def build_corpus(
         fmt, data = _detect(path)
         if fmt == "corpus" or (fmt == "passages" and data is None and "id" in json.loads(first_line(path))):
             return read_corpus(path)  # keeps the file's ids
+        missing: list[str] = []
         if fmt == "nq_oracle":
-            return corpus_from_nq_oracle(path, max_questions)
-        if fmt == "passages":
+            docs = corpus_from_nq_oracle(path, max_questions, strict=strict, skipped=missing)
+        elif fmt == "passages":
             docs = dedup_documents(_mapped_passages(path, data, FieldMap(text="text"), None))
         else:
-            docs = dedup_documents(_hotpot_passages(path, fmt, data, max_questions))
+            docs = dedup_documents(_hotpot_passages(path, fmt, data, max_questions, strict, missing))
+        if fmt in PASSAGE_FIELDS:
+            _report_skipped(path, fmt, missing, skipped)
     if not docs:
         raise Mem1InputError(f"{path}: no passages with text")
     return docs

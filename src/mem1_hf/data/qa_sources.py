@@ -50,6 +50,15 @@ QA_FORMATS = ("hotpotqa", "2wikimultihopqa", "hotpotqa_ircot", "musique", "nq_or
 #: formats whose records carry their passages, so a retrieval corpus can be built from the file
 FORMATS_WITH_PASSAGES = ("hotpotqa", "2wikimultihopqa", "hotpotqa_ircot", "musique", "nq_oracle")
 
+#: the field holding a record's passages, per format with passages
+PASSAGE_FIELDS = {
+    "hotpotqa": "context",
+    "2wikimultihopqa": "context",
+    "hotpotqa_ircot": "contexts",
+    "musique": "paragraphs",
+    "nq_oracle": "ctxs",
+}
+
 # Hub datasets with a known default config and split (any other id works with ID[:CONFIG][@SPLIT])
 HUB_DEFAULTS: dict[str, tuple[str | None, str]] = {
     "hotpot_qa": ("distractor", "train"),
@@ -331,13 +340,32 @@ def _numbered(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def _load(
-    path: str | Path, fmt: str, source: str | None, limit: int | None, fields: FieldMap | None = None
+    path: str | Path,
+    fmt: str,
+    source: str | None,
+    limit: int | None,
+    fields: FieldMap | None = None,
+    without_passages: list[str] | None = None,
 ) -> list[QARecord]:
     convert = mapped_record(fields) if fields is not None and fields.for_qa else _CONVERTERS[fmt]
     name = source or default_source_name(path, fmt)
+    # the first `limit` records, counted before any is skipped: the corpus reads the same ones
     rows = islice(_numbered(path), limit)
+    key = PASSAGE_FIELDS.get(fmt) if without_passages is not None else None
+    if key is not None:
+        rows = _with_passages(rows, key, without_passages)
     converted = (convert(record, name, where) for where, record in rows)
     return dedup_records(r for r in converted if r is not None)
+
+
+def _with_passages(
+    rows: Iterable[tuple[str, dict[str, Any]]], key: str, skipped: list[str]
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    for where, record in rows:
+        if key in record:
+            yield where, record
+        else:
+            skipped.append(where)
 
 
 def load_hotpotqa(path: str | Path, source: str = "hotpotqa", limit: int | None = None) -> list[QARecord]:
@@ -394,13 +422,20 @@ def default_source_name(path: str | Path, fmt: str) -> str:
 
 
 def read_qa_file(
-    path: str | Path, source: str | None = None, limit: int | None = None, fields: FieldMap | None = None
+    path: str | Path,
+    source: str | None = None,
+    limit: int | None = None,
+    fields: FieldMap | None = None,
+    *,
+    without_passages: list[str] | None = None,
 ) -> list[QARecord]:
     """Load any supported local QA file, detecting its format by content.
 
     ``limit`` keeps the first N records of the file (before duplicates are dropped), the same
     questions whose passages :func:`mem1_hf.data.build_corpus` reads with ``max_questions=N``.
-    ``fields`` (question / answers / id) reads a layout that is not detected.
+    ``fields`` (question / answers / id) reads a layout that is not detected. Given a list
+    ``without_passages``, records of a format with passages that lack them (:data:`PASSAGE_FIELDS`)
+    are left out and their ``file:line`` appended, as :func:`~mem1_hf.data.build_corpus` skips them.
 
     Example:
         >>> len(read_qa_file("hotpotqa_dev_500.ircot.jsonl", limit=10))  # doctest: +SKIP
@@ -411,7 +446,7 @@ def read_qa_file(
     if fields is not None and fields.for_qa:
         first_line(path)  # a missing or empty file is one clear error
         return _load(path, "mapped", source, limit, fields)
-    return _load(path, detect_qa_format(path), source, limit)
+    return _load(path, detect_qa_format(path), source, limit, without_passages=without_passages)
 
 
 def dedup_records(records: Iterable[QARecord]) -> list[QARecord]:
@@ -486,9 +521,16 @@ def load_hub(spec: str, source: str, limit: int | None = None) -> list[QARecord]
 
 
 def load_source(
-    source: str, spec: str | Path, limit: int | None = None, fields: FieldMap | None = None
+    source: str,
+    spec: str | Path,
+    limit: int | None = None,
+    fields: FieldMap | None = None,
+    *,
+    without_passages: list[str] | None = None,
 ) -> list[QARecord]:
     """Load a named source from a local file or, when ``spec`` is not a local path, the Hub.
+
+    ``without_passages``: see :func:`read_qa_file` (local files only).
 
     Example:
         >>> load_source("nq", "NQ-open.dev.jsonl", limit=3)[2].answers  # doctest: +SKIP
@@ -500,5 +542,11 @@ def load_source(
     if limit is not None and limit < 1:
         raise Mem1InputError(f"limit must be >= 1, got {limit}")
     if is_local_spec(spec):
-        return read_qa_file(Path(spec).expanduser(), source=source, limit=limit, fields=fields)
+        return read_qa_file(
+            Path(spec).expanduser(),
+            source=source,
+            limit=limit,
+            fields=fields,
+            without_passages=without_passages,
+        )
     return load_hub(str(spec), source=source, limit=limit)

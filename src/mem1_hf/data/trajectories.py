@@ -27,12 +27,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from mem1_hf.errors import Mem1InputError
-from mem1_hf.loop import Trajectory
+from mem1_hf.loop import Trajectory, agent_setting_defaults
 
 TASKS_FILE = "tasks.jsonl"
 SETTINGS_FILE = "run.json"
@@ -339,6 +340,7 @@ def run(args: argparse.Namespace, model=None, tokenizer=None) -> dict[str, Any]:
         raise Mem1InputError("--model / --do-sample are for --policy model; the expert is scripted")
     if args.limit is not None and args.limit < 1:
         raise Mem1InputError(f"--limit must be >= 1, got {args.limit}")
+    resolve_agent_settings(args)
     if getattr(args, "env", "qa") == "webshop":
         return run_webshop(args, model, tokenizer)
     if not args.data:
@@ -374,6 +376,8 @@ def run(args: argparse.Namespace, model=None, tokenizer=None) -> dict[str, Any]:
         if args.policy != "expert" or fit_tokens < 32:
             raise Mem1InputError(f"--fit-tokens (>= 32, got {fit_tokens}) is for --policy expert")
         settings.update(fit_tokens=fit_tokens)
+    if args.prompt_profile != agent_setting_defaults()["prompt_profile"]:  # a checkpoint's other profile
+        settings.update(prompt_profile=args.prompt_profile)
     check_settings(out, settings)
     log = out / TASKS_FILE
     done_tasks = load_task_log(log)
@@ -390,6 +394,7 @@ def run(args: argparse.Namespace, model=None, tokenizer=None) -> dict[str, Any]:
                 continue
             config = LoopConfig(
                 mode=args.mode,
+                prompt_profile=args.prompt_profile,
                 max_turns=max_turns_for(n, args.max_turns),
                 batch_size=args.batch_size,
                 max_obs_tokens=args.max_obs_tokens,
@@ -538,6 +543,32 @@ def run_webshop(args: argparse.Namespace, model=None, tokenizer=None) -> dict[st
     return write_dataset(out, finished, settings)
 
 
+def resolve_agent_settings(args: argparse.Namespace) -> str:
+    """Fill in place the agent settings the flags leave ``None``: from the model's
+    ``agent_config.json`` with ``--policy model``, else the library defaults (the expert has no
+    checkpoint); ``--max-turns`` stays ``None`` for the family's budget. Returns the stderr line
+    naming the settings taken from the checkpoint ("" if none).
+
+    Example:
+        >>> ns = argparse.Namespace(policy="expert", model=None, env="qa", mode=None, topk=2,
+        ...     max_obs_tokens=None, max_new_tokens=None, max_turns=None)
+        >>> resolve_agent_settings(ns), ns.topk, ns.max_obs_tokens, ns.mode
+        ('', 2, 512, 'mem1')
+    """
+    from mem1_hf.agent_config import SETTING_NAMES, AgentConfig
+
+    checkpoint = AgentConfig()
+    if args.policy == "model":
+        from mem1_hf.model_loading import agent_config_for
+
+        checkpoint = agent_config_for(args.model, getattr(args, "env", "qa"))
+    given = {name: getattr(args, name, None) for name in SETTING_NAMES}  # no --prompt-profile flag
+    chosen = {**agent_setting_defaults(), "max_turns": None, **checkpoint.merge(given)}
+    for name in given:
+        setattr(args, name, chosen[name])
+    return checkpoint.describe(given)
+
+
 def _policy(args: argparse.Namespace, model, tokenizer, golds: dict, config):
     if args.policy == "expert":
         from mem1_hf.qa_expert import QAExpertPolicy
@@ -581,29 +612,34 @@ def command_of(args: argparse.Namespace) -> str:
     parts += [f"--split {args.split}", f"--policy {args.policy}"]
     if args.policy == "model":
         parts.append(f"--model {Path(args.model).name if args.model else 'default'}")
-        parts.append(f"--max-new-tokens {args.max_new_tokens}")
+        if args.max_new_tokens is not None:
+            parts.append(f"--max-new-tokens {args.max_new_tokens}")
         if args.do_sample:
             parts.append(
                 f"--do-sample --temperature {args.temperature} --top-p {args.top_p} --seed {args.seed}"
             )
-    for flag, value, default in (
+    defaults = agent_setting_defaults()
+    for flag, value, default in (  # a None value: not given (the checkpoint's or the default)
         ("--objectives", args.objectives, None),
         ("--limit", args.limit, None),
-        ("--mode", args.mode, "mem1"),
+        ("--mode", args.mode, defaults["mode"]),
         ("--max-turns", args.max_turns, None),
-        ("--topk", args.topk, 3),
-        ("--max-obs-tokens", args.max_obs_tokens, 512),
+        ("--topk", args.topk, defaults["topk"]),
+        ("--max-obs-tokens", args.max_obs_tokens, defaults["max_obs_tokens"]),
         ("--slip-rate", getattr(args, "slip_rate", 0.0), 0.0),
         ("--fit-tokens", getattr(args, "fit_tokens", None), None),
     ):
-        if value != default:
+        if value is not None and value != default:
             parts.append(f"{flag} {value}")
     parts.append(f"--out {Path(args.out).name}")
     return " ".join(parts)
 
 
 def _cmd_trajectories(args: argparse.Namespace) -> None:
-    args.command_line = command_of(args)
+    args.command_line = command_of(args)  # as typed: before the checkpoint fills in its settings
+    line = resolve_agent_settings(args)
+    if line:
+        print(line, file=sys.stderr)
     summary = run(args)
     for n, s in summary.items():
         if "reward" in s:  # WebShop
@@ -649,12 +685,25 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--objectives", default=None, help="e.g. 1,2,4 (default: all in --data)")
     p.add_argument("--limit", type=int, default=None, help="tasks per objective count")
-    p.add_argument("--mode", choices=MODES, default="mem1")
-    p.add_argument("--max-turns", type=int, default=None, help="default: 6 up to 4 objectives, then N+4")
-    p.add_argument("--topk", type=int, default=3)
-    p.add_argument("--max-obs-tokens", type=int, default=512)
+    # agent settings: None = not given (--policy model: the checkpoint's agent_config.json, else the default)
+    defaults = agent_setting_defaults()
+    checkpoint = "default: --policy model: the checkpoint's agent_config.json, else"
+    p.add_argument("--mode", choices=MODES, default=None, help=f"{checkpoint} {defaults['mode']}")
     p.add_argument(
-        "--max-new-tokens", type=int, default=256, help="the model's turn budget (and a slip's length)"
+        "--max-turns",
+        type=int,
+        default=None,
+        help=f"{checkpoint} 6 up to 4 objectives, then N+4 (WebShop: 10)",
+    )
+    p.add_argument("--topk", type=int, default=None, help=f"{checkpoint} {defaults['topk']}")
+    p.add_argument(
+        "--max-obs-tokens", type=int, default=None, help=f"{checkpoint} {defaults['max_obs_tokens']}"
+    )
+    p.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=None,
+        help=f"the model's turn budget (and a slip's length); {checkpoint} {defaults['max_new_tokens']}",
     )
     p.add_argument(
         "--slip-rate",

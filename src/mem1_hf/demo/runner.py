@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mem1_hf.defaults import DEFAULT_AGENT_MAX_OBS_TOKENS, DEFAULT_AGENT_TOPK
 from mem1_hf.errors import Mem1InputError
 
 MODEL_ENV = "MEM1_MODEL"
@@ -194,33 +193,53 @@ class DemoRunner:
         agent,
         env,
         model_name: str,
-        max_new_tokens: int = 128,
-        topk: int = DEFAULT_AGENT_TOPK,
-        max_obs_tokens: int = DEFAULT_AGENT_MAX_OBS_TOKENS,
+        max_new_tokens: int | None = None,
+        topk: int | None = None,
+        max_obs_tokens: int | None = None,
     ):
         self.agent = agent
         self.env = env
         self.model_name = model_name
+        # None: the pipeline's own (the checkpoint's agent_config.json, else the library default)
         self.max_new_tokens = max_new_tokens
-        # documents per search and observation cut: what the default agent was trained with
         self.topk = topk
         self.max_obs_tokens = max_obs_tokens
         self._lock = threading.Lock()  # one generation at a time per loaded model
 
     @classmethod
     def from_env(cls, model: str | None = None, corpus: str | Path | None = None) -> DemoRunner:
-        """Load the resolved model and the demo corpus."""
+        """Load the resolved model and the demo corpus; run at the checkpoint's agent settings
+        (its ``agent_config.json``: the default agent's top-2, 160-token observations, 128 new
+        tokens), ``$MEM1_DEMO_MAX_NEW_TOKENS`` overriding the new tokens per turn."""
         from transformers import pipeline
 
         import mem1_hf  # noqa: F401  (registers the pipeline task)
-        from mem1_hf.model_loading import load_model
+        from mem1_hf.loop import agent_setting_defaults
+        from mem1_hf.model_loading import agent_config_for, load_model
 
+        spec = model or os.environ.get(MODEL_ENV)
         source = resolve_model(model)
+        checkpoint = agent_config_for(spec)
         loaded, tokenizer = load_model(source)
         env = demo_env(corpus)
-        agent = pipeline("mem1-agent", model=loaded, tokenizer=tokenizer, env=env, device=loaded.device)
-        max_new = int(os.environ.get(MAX_NEW_TOKENS_ENV, "128"))
-        return cls(agent, env, source, max_new_tokens=max_new)
+        agent = pipeline(
+            "mem1-agent",
+            model=loaded,
+            tokenizer=tokenizer,
+            env=env,
+            device=loaded.device,
+            agent_config=checkpoint,  # an adapter merged on load has the base's name_or_path
+        )
+        settings = {**agent_setting_defaults(), **checkpoint.settings()}
+        max_new = os.environ.get(MAX_NEW_TOKENS_ENV)
+        return cls(
+            agent,
+            env,
+            source,
+            max_new_tokens=int(max_new) if max_new else settings["max_new_tokens"],
+            topk=settings["topk"],
+            max_obs_tokens=settings["max_obs_tokens"],
+        )
 
     def stream(
         self,
@@ -264,7 +283,7 @@ class DemoRunner:
 
         def work() -> None:
             try:
-                out = self.agent(
+                out = self.agent(  # a None setting is not given: the pipeline's own applies
                     list(questions),
                     mode=mode,
                     max_turns=max_turns,

@@ -29,6 +29,9 @@ from mem1_hf.errors import Mem1EnvironmentError, Mem1InputError
 
 #: the port of ``mem1 serve-retriever`` (and of Search-R1's retrieval server examples)
 DEFAULT_PORT = 8013
+#: ``mem1 serve-retriever``'s default bounds per request; the client splits larger batches
+MAX_QUERIES_PER_REQUEST = 4096
+MAX_DOCUMENTS_PER_REQUEST = 16384
 
 
 class RetrievalServerError(Mem1EnvironmentError):
@@ -66,6 +69,10 @@ class RemoteRetrievalEnv(SearchEnvironment):
         token: bearer token for a server that requires one (default ``$MEM1_RETRIEVER_TOKEN``);
             sent as ``Authorization: Bearer …``, which ``requests`` drops on a redirect to
             another host.
+        max_documents: most documents one request asks for (queries × topk); a larger batch
+            goes out as several requests, answers in order. The default is ``mem1
+            serve-retriever``'s bound (``--max-documents``); requests also carry at most 4,096
+            queries (its ``--max-queries``).
 
     Example:
         >>> env = RemoteRetrievalEnv("http://127.0.0.1:8013")  # doctest: +SKIP
@@ -83,6 +90,7 @@ class RemoteRetrievalEnv(SearchEnvironment):
         backoff: float = 0.5,
         max_wait: float = 10.0,
         token: str | None = None,
+        max_documents: int = MAX_DOCUMENTS_PER_REQUEST,
     ) -> None:
         from mem1_hf.envs.retrieval_server import TOKEN_ENV
 
@@ -92,6 +100,8 @@ class RemoteRetrievalEnv(SearchEnvironment):
             raise Mem1InputError(f"topk must be an integer >= 1, got {topk!r}")
         if max_retries < 0 or timeout <= 0:
             raise Mem1InputError("timeout must be > 0 and max_retries >= 0")
+        if isinstance(max_documents, bool) or not isinstance(max_documents, int) or max_documents < 1:
+            raise Mem1InputError(f"max_documents must be an integer >= 1, got {max_documents!r}")
         root = url.rstrip("/")
         self.url = root[: -len("/retrieve")] if root.endswith("/retrieve") else root
         self.topk = topk
@@ -99,6 +109,7 @@ class RemoteRetrievalEnv(SearchEnvironment):
         self.max_retries = max_retries
         self.backoff = backoff
         self.max_wait = max_wait
+        self.max_documents = max_documents
         self._token = token if token is not None else os.environ.get(TOKEN_ENV) or None
         # requests.Session is not documented thread-safe: one per thread (rollout workers)
         self._local = threading.local()
@@ -124,8 +135,16 @@ class RemoteRetrievalEnv(SearchEnvironment):
             raise Mem1InputError(f"topk must be an integer >= 1, got {k!r}")
         if not queries:
             return []
+        # a server bounds queries x topk per request: a large batch goes out in pieces
+        step = max(1, min(MAX_QUERIES_PER_REQUEST, self.max_documents // k))
+        rows: list[list[Document]] = []
+        for start in range(0, len(queries), step):
+            rows += self._request(list(queries[start : start + step]), k)
+        return rows
+
+    def _request(self, queries: list[str], k: int) -> list[list[Document]]:
         endpoint = f"{self.url}/retrieve"
-        payload = {"queries": list(queries), "topk": k, "return_scores": True}
+        payload = {"queries": queries, "topk": k, "return_scores": True}
         try:
             response = post_with_retries(
                 self._session,

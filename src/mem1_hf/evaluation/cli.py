@@ -10,7 +10,10 @@ The task family (``--env``) owns everything that differs between QA and WebShop 
 tasks, the turn budget — QA: 6 up to 4 objectives, then objectives + 4; WebShop: 10;
 ``--max-turns`` overrides —, the scores and the report's columns); this module never asks
 which family it runs. The flags are generated from :class:`EvalConfig` and the shared config
-dataclasses with ``transformers.HfArgumentParser``. Results go to ``--out`` (see :mod:`mem1_hf.evaluation`); rerunning the same command
+dataclasses with ``transformers.HfArgumentParser``. With ``--policy model``, the prompt profile,
+top-k, observation cut, new tokens and turn budget a flag does not give come from the model's
+``agent_config.json``, else the library (or family) default; the evaluated modes are ``--modes``
+or the family's. Results go to ``--out`` (see :mod:`mem1_hf.evaluation`); rerunning the same command
 resumes an interrupted run.
 
 Example:
@@ -24,11 +27,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from mem1_hf.agent_config import SETTING_NAMES, AgentConfig
 from mem1_hf.data.compose import DEFAULT_TEST_FRACTION
 from mem1_hf.envs.local_retrieval import RetrievalConfig
 from mem1_hf.envs.webshop.reward import RewardConfig
@@ -66,15 +71,14 @@ class EvalConfig:
     limit: int | None = field(default=None, metadata={"help": "tasks per objective count (WebShop: goals)"})
     split: str = field(default="test", metadata={"help": "split of --data, or of WebShop's goals"})
     batch_size: int = same_as(LoopConfig, "batch_size", default=4)
+    # None: not given (the model's agent_config.json, else the library's or family's default)
     max_turns: int | None = same_as(
         LoopConfig, "max_turns", default=None, help="override the family's turn budget per objective count"
     )
-    max_obs_tokens: int = same_as(LoopConfig, "max_obs_tokens")
+    max_obs_tokens: int | None = same_as(LoopConfig, "max_obs_tokens", default=None)
     truncate_tokens: int = same_as(LoopConfig, "truncate_tokens")
-    topk: int = same_as(LoopConfig, "topk")
-    prompt_profile: str | None = same_as(
-        LoopConfig, "prompt_profile", default=None, help="default: the family's"
-    )
+    topk: int | None = same_as(LoopConfig, "topk", default=None)
+    prompt_profile: str | None = same_as(LoopConfig, "prompt_profile", default=None)
     json: bool = field(default=False, metadata={"help": "also print summary.json"})
     # QA tasks
     data: list[str] = field(
@@ -122,6 +126,8 @@ class EvalPlan:
     policy: str
     model: ModelConfig
     generation: PolicyConfig
+    #: the settings taken from the model's agent_config.json (printed once by ``mem1 eval``)
+    from_checkpoint: str = ""
 
 
 def parse_objectives(text: str) -> list[int]:
@@ -158,13 +164,28 @@ def build_plan(args: argparse.Namespace) -> EvalPlan:
     """Check the arguments, load the tasks and the environment (no model yet)."""
     config = from_args(EvalConfig, args)
     retrieval = from_args(RetrievalConfig, args)
-    generation = from_args(PolicyConfig, args)
     model = from_args(ModelConfig, args)
     family = get_family(config.env)
     if config.limit is not None and config.limit < 1:
         raise Mem1InputError(f"--limit must be >= 1, got {config.limit}")
     if Path(config.out).exists() and not Path(config.out).is_dir():
         raise Mem1InputError(f"--out {config.out} is a file; give a directory for the run")
+    # explicit flag > the model's agent_config.json > the library's (or the family's) default; the
+    # checkpoint's memory mode is not used: an evaluation runs --modes (or the family's)
+    uses_model = config.policy == "model"
+    checkpoint = replace(model.agent_config(config.env), mode=None) if uses_model else AgentConfig()
+    given = {name: getattr(args, name, None) for name in SETTING_NAMES}
+    chosen = checkpoint.merge(given)
+    config = replace(
+        config,
+        prompt_profile=chosen.get("prompt_profile"),
+        max_turns=chosen.get("max_turns"),
+        topk=chosen.get("topk", LoopConfig.topk),
+        max_obs_tokens=chosen.get("max_obs_tokens", LoopConfig.max_obs_tokens),
+    )
+    generation = from_args(
+        PolicyConfig, args, max_new_tokens=chosen.get("max_new_tokens", PolicyConfig.max_new_tokens)
+    )
     family.turn_budget(1, config.max_turns)  # validates --max-turns
     if config.policy == "expert" and not family.has_expert:
         raise Mem1InputError(f"--policy expert: the {family.name} family has no scripted expert")
@@ -189,7 +210,6 @@ def build_plan(args: argparse.Namespace) -> EvalPlan:
                 topk=config.topk,
             )
             jobs.append(EvalJob(n, mode, chosen, loop, env, scoring))
-    uses_model = config.policy == "model"
     settings = {
         "env": config.env,
         "policy": config.policy,
@@ -207,7 +227,16 @@ def build_plan(args: argparse.Namespace) -> EvalPlan:
     }
     if uses_model and generation.temperature > 0:
         settings["temperature"] = generation.temperature
-    return EvalPlan(config.env, jobs, settings, Path(config.out), config.policy, model, generation)
+    return EvalPlan(
+        config.env,
+        jobs,
+        settings,
+        Path(config.out),
+        config.policy,
+        model,
+        generation,
+        checkpoint.describe(given),
+    )
 
 
 class _FamilySettings:
@@ -280,6 +309,8 @@ def run_plan(
 
 def _cmd_eval(args: argparse.Namespace) -> None:
     plan = build_plan(args)
+    if plan.from_checkpoint:
+        print(plan.from_checkpoint, file=sys.stderr)
     summary = run_plan(plan)
     print(render_table(summary))
     files = sorted(p.name for p in plan.out.iterdir() if p.is_file() and not p.name.startswith("."))
@@ -307,5 +338,12 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
         "objectives, then objectives + 4 (WebShop: 10); --max-turns overrides. Means come with 95% "
         "bootstrap intervals over tasks. `mem1 eval compare RUN_A RUN_B` compares two runs task by task.",
     )
+    from mem1_hf.loop import agent_setting_defaults
+    from mem1_hf.settings import defer_to_checkpoint
+
+    fallbacks = agent_setting_defaults()
+    fallbacks.update(prompt_profile="the family's", max_turns="the family's budget")
+    fallbacks.pop("mode")  # --modes: the family's modes, whatever the checkpoint says
+    defer_to_checkpoint(p, fallbacks)
     p.set_defaults(func=_cmd_eval)
     return p

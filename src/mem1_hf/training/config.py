@@ -27,6 +27,7 @@ from trl.experimental.ppo import PPOConfig
 
 from mem1_hf.errors import Mem1InputError
 from mem1_hf.loop import LoopConfig
+from mem1_hf.policy import PolicyConfig
 from mem1_hf.settings import same_as
 
 LOGPROB_MODES = ("turns", "packed", "stitched")
@@ -157,9 +158,8 @@ class MEM1PPOConfig(PPOConfig):
         default=False,
         metadata={"help": "Gradient checkpointing on the policy and the critic (saves memory, costs time)."},
     )
-    response_length: int = field(
-        default=256,
-        metadata={"help": "Maximum new tokens per turn (one response)."},
+    response_length: int = same_as(
+        PolicyConfig, "max_new_tokens", help="Maximum new tokens per turn (one response)."
     )
     temperature: float = field(
         default=1.0,

@@ -49,6 +49,7 @@ from trl.experimental.ppo.ppo_trainer import OnlineTrainerState
 from trl.models.utils import unwrap_model_for_generation
 from trl.trainer.utils import disable_dropout_in_model
 
+from mem1_hf.agent_config import AgentConfig
 from mem1_hf.errors import Mem1InputError
 from mem1_hf.task_env import Task, as_task_env
 from mem1_hf.training.advantages import gae, grpo_advantages, token_rewards, whiten
@@ -581,14 +582,30 @@ class MEM1PPOTrainer(PPOTrainer):
         self.control = self.callback_handler.on_log(self.args, self.state, self.control, logs)
 
     # ====================================================================== saving and resuming
+    def agent_config(self) -> AgentConfig:
+        """The rollout settings the policy is trained with, saved as its ``agent_config.json`` so
+        ``pipeline()`` and ``mem1 run/eval`` run the checkpoint as it was trained."""
+        args = self.args
+        return AgentConfig(
+            prompt_profile=getattr(args.prompt_profile, "name", args.prompt_profile),
+            mode=args.mode,
+            topk=args.topk,
+            max_obs_tokens=args.max_obs_tokens,
+            max_new_tokens=args.response_length,
+            max_turns=args.max_turns,
+            task_family=self.task_env.name,
+        )
+
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
-        """Save the policy (the adapter only, for a peft policy) and the tokenizer; the critic beside it."""
+        """Save the policy (the adapter only, for a peft policy), the tokenizer and the rollout
+        settings (``agent_config.json``); the critic beside it."""
         out = Path(output_dir or self.args.output_dir)
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
             out.mkdir(parents=True, exist_ok=True)
             self.accelerator.unwrap_model(self.policy).save_pretrained(out)
             self.processing_class.save_pretrained(out)
+            self.agent_config().save_pretrained(out)
             if self.value_model is not None:
                 self.accelerator.unwrap_model(self.values).critic.save_pretrained(out / "critic")
 

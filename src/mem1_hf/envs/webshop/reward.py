@@ -12,7 +12,11 @@
 * r_type: 1 when the product's type matches (same search query, two shared category levels or
   title-noun overlap > 0.2), 0.5 when not, 0.1 / 0 when the title nouns barely / never overlap.
 
-Success is a reward of exactly 1.
+Success is a reward of exactly 1. A goal with no price limit (``price_upper`` ≤ 0) or no
+attributes is refused (:class:`~mem1_hf.errors.Mem1InputError`) in both variants: WebShop's own
+``get_reward`` raises on both (it adds ``None`` for the price, divides by the number of
+attributes), so no score would reproduce it. Goals from :mod:`~mem1_hf.envs.webshop.goals` never
+have either (no limit is a limit of 1,000,000, as in WebShop; goals without attributes are skipped).
 
 Synthetic goals: WebShop passes ``goal_options.items()``, so each goal option is a ``(name,
 value)`` pair. Colour folding (``normalize_color``: the first base colour that is a substring)
@@ -351,6 +355,21 @@ def goal_option_items(goal_options: Mapping[str, str] | Sequence[str], variant: 
     return list(goal_options)
 
 
+def _check_goal(g: Mapping[str, Any]) -> None:
+    """Refuse the goals WebShop's ``get_reward`` cannot score (it raises on them)."""
+    label = f"goal {g['goal_id']}" if g.get("goal_id") else "a goal"
+    upper = g["price_upper"]
+    if isinstance(upper, bool) or not isinstance(upper, (int, float)) or not upper > 0:
+        raise Mem1InputError(
+            f"{label}: price_upper must be a number > 0, got {upper!r} (WebShop's get_reward raises "
+            "without a price limit; for none use a large one, as WebShop's 1000000)"
+        )
+    if not g["attributes"]:
+        raise Mem1InputError(
+            f"{label} has no attributes (WebShop's get_reward divides by their number and raises)"
+        )
+
+
 def get_reward(
     product: Mapping[str, Any],
     goal: Any,
@@ -368,6 +387,7 @@ def get_reward(
     ``nouns``: see :func:`title_nouns_backend`.
     """
     g = goal if isinstance(goal, Mapping) else vars(goal)
+    _check_goal(g)
     kind = type_reward(product, g["name"], g["query"], g["product_category"], nouns)
     goal_options = goal_option_items(g["goal_options"], variant)
     r_price = price_reward(price, g["price_upper"])
