@@ -35,13 +35,8 @@ if [ "$RL_START" = shipped ]; then
   SKIP_SFT=1
 fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-stamp() { echo "[$(date +%H:%M:%S)] $*"; }
-# resume_args DIR: the flag that resumes a trainer from DIR's newest checkpoint (none: nothing)
-resume_args() {
-  local last
-  last=$(ls -d "$1"/checkpoint-* 2>/dev/null | sort -t- -k2 -n | tail -1 || true)
-  [ -n "$last" ] && echo "--resume_from_checkpoint $last" || true
-}
+# stamp, resume_args, ship_adapter
+source "$(dirname "$0")/recipe_lib.sh"
 mkdir -p "$OUT"
 
 stamp "1/6 compose"
@@ -93,11 +88,5 @@ first_seed=${SEEDS%% *}
 stages=("$OUT/sft" "$OUT/sft2")
 [ -n "$SHIP_STEP" ] && stages+=("$OUT/rl-seed$first_seed/checkpoint-$SHIP_STEP")
 stamp "6/6 the shipped adapter: ${stages[*]}"
-"$PY" - "$ADAPTER" "${stages[@]}" <<'PYEOF'
-import sys
-from mem1_hf.defaults import DEFAULT_BASE_HUB_ID
-from mem1_hf.training.adapters import chain_lora_adapters
-out = chain_lora_adapters(sys.argv[2:], sys.argv[1], base_model=DEFAULT_BASE_HUB_ID)
-print("wrote", out)
-PYEOF
+ship_adapter "$ADAPTER" "${stages[@]}"
 stamp "done: the default agent is $ADAPTER (evaluate with scripts/eval_default.sh)"

@@ -31,12 +31,8 @@ fi
 WS=$SHARED_DATA/webshop
 SHOP=(--products "$WS/webshop_small_1000_products.json.gz" --attributes "$WS/items_ins_v2_1000.json")
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-stamp() { echo "[$(date +%H:%M:%S)] $*"; }
-resume_args() {
-  local last
-  last=$(ls -d "$1"/checkpoint-* 2>/dev/null | sort -t- -k2 -n | tail -1 || true)
-  [ -n "$last" ] && echo "--resume_from_checkpoint $last" || true
-}
+# stamp, resume_args, ship_adapter
+source "$(dirname "$0")/recipe_lib.sh"
 mkdir -p "$OUT"
 
 stamp "1/4 expert trajectories"
@@ -66,11 +62,5 @@ first_seed=${SEEDS%% *}
 stages=("$OUT/sft")
 [ -n "$SHIP_STEP" ] && stages+=("$OUT/rl-seed$first_seed/checkpoint-$SHIP_STEP")
 stamp "4/4 the shipped adapter: ${stages[*]}"
-"$PY" - "$ADAPTER" "${stages[@]}" <<'PYEOF'
-import sys
-from mem1_hf.defaults import DEFAULT_BASE_HUB_ID
-from mem1_hf.training.adapters import chain_lora_adapters
-out = chain_lora_adapters(sys.argv[2:], sys.argv[1], base_model=DEFAULT_BASE_HUB_ID)
-print("wrote", out)
-PYEOF
+ship_adapter "$ADAPTER" "${stages[@]}"
 stamp "done: the WebShop agent is $ADAPTER (evaluate with scripts/eval_webshop.sh)"

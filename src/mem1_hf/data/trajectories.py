@@ -352,19 +352,9 @@ def run(args: argparse.Namespace, model=None, tokenizer=None) -> dict[str, Any]:
     out = Path(args.out)
     settings = {
         "data": [Path(d).name for d in args.data],
-        "split": args.split,
         "objectives": sorted(rows_by_n),
-        "limit": args.limit,
-        "policy": args.policy,
-        "model": args.model,
-        "mode": args.mode,
         "topk": args.topk,
-        "max_obs_tokens": args.max_obs_tokens,
-        "max_turns": args.max_turns,
-        "max_new_tokens": args.max_new_tokens if args.policy == "model" else None,
-        "do_sample": args.do_sample,
-        "temperature": args.temperature if args.do_sample else None,
-        "seed": args.seed,
+        **_run_settings(args),
     }
     slip_rate = getattr(args, "slip_rate", 0.0)
     if slip_rate:  # recorded only when used: older folders resume unchanged
@@ -429,6 +419,23 @@ def run(args: argparse.Namespace, model=None, tokenizer=None) -> dict[str, Any]:
     return write_dataset(out, finished, settings)
 
 
+def _run_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings both families record in ``run.json``: split, policy, generation and budgets."""
+    return {
+        "split": args.split,
+        "limit": args.limit,
+        "policy": args.policy,
+        "model": args.model,
+        "mode": args.mode,
+        "max_obs_tokens": args.max_obs_tokens,
+        "max_turns": args.max_turns,
+        "max_new_tokens": args.max_new_tokens if args.policy == "model" else None,
+        "do_sample": args.do_sample,
+        "temperature": args.temperature if args.do_sample else None,
+        "seed": args.seed,
+    }
+
+
 def _load_policy_model(args: argparse.Namespace, model, tokenizer):
     """The model and tokenizer of ``--policy model`` (or only the tokenizer for the expert)."""
     if tokenizer is None:
@@ -481,17 +488,7 @@ def run_webshop(args: argparse.Namespace, model=None, tokenizer=None) -> dict[st
     max_turns = WebShopTaskEnv.turn_budget(1, args.max_turns)
     settings = {
         "env": "webshop",
-        "split": args.split,
-        "limit": args.limit,
-        "policy": args.policy,
-        "model": args.model,
-        "mode": args.mode,
-        "max_obs_tokens": args.max_obs_tokens,
-        "max_turns": args.max_turns,
-        "max_new_tokens": args.max_new_tokens if args.policy == "model" else None,
-        "do_sample": args.do_sample,
-        "temperature": args.temperature if args.do_sample else None,
-        "seed": args.seed,
+        **_run_settings(args),
         "shop_seed": args.shop_seed,
         **shop.reward_settings(),
         **{k: v for k, v in _fingerprint(shop_args, shop).items() if k.endswith("sha256")},
