@@ -20,6 +20,13 @@ SHARED_DATA = Path(
     os.environ.get("MEM1_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data")
 )
 HOTPOT_DEV = SHARED_DATA / "hotpotqa" / "hotpotqa_dev_500.ircot.jsonl"
+WEBSHOP = SHARED_DATA / "webshop"
+#: `mem1 eval` flags running the scripted WebShop expert over the real catalog
+WEBSHOP_EXPERT_EVAL_ARGS = (
+    "--env", "webshop", "--policy", "expert",
+    "--products", str(WEBSHOP / "webshop_small_1000_products.json.gz"),
+    "--attributes", str(WEBSHOP / "items_ins_v2_1000.json"),
+)  # fmt: skip
 DATA_MISSING = (
     f"this test reads the real data, which is not at {SHARED_DATA}: put the shared data directory "
     "(hotpotqa/, nq/, webshop/; see its README.md) at ../shared/data next to the repository, "

@@ -8,7 +8,7 @@ import sys
 
 import matplotlib.image
 import pytest
-from conftest import HOTPOT_DEV, SHARED_DATA
+from conftest import HOTPOT_DEV, WEBSHOP_EXPERT_EVAL_ARGS
 
 from mem1_hf.cli import build_parser, main
 from mem1_hf.errors import Mem1InputError
@@ -17,12 +17,7 @@ from mem1_hf.evaluation.cli import build_plan, run_plan
 from mem1_hf.families.qa import max_turns_for
 from mem1_hf.scoring import score_task
 
-WEBSHOP = SHARED_DATA / "webshop"
-SHOP_ARGS = (
-    "--env", "webshop", "--policy", "expert",
-    "--products", str(WEBSHOP / "webshop_small_1000_products.json.gz"),
-    "--attributes", str(WEBSHOP / "items_ins_v2_1000.json"),
-)  # fmt: skip
+SHOP_ARGS = WEBSHOP_EXPERT_EVAL_ARGS
 # small budgets keep the real model fast on a CPU; the harness does not care about quality
 QA_ARGS = ("--max-new-tokens", "8", "--max-turns", "2", "--max-obs-tokens", "96", "--batch-size", "2")
 

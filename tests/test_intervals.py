@@ -6,19 +6,14 @@ import json
 
 import numpy as np
 import pytest
-from conftest import SHARED_DATA
+from conftest import WEBSHOP_EXPERT_EVAL_ARGS
 
 from mem1_hf.cli import build_parser, main
 from mem1_hf.evaluation import build_summary, load_records, render_table
 from mem1_hf.evaluation.cli import build_plan, run_plan
 from mem1_hf.evaluation.intervals import bootstrap_ci, bootstrap_cis, paired_bootstrap
 
-WEBSHOP = SHARED_DATA / "webshop"
-SHOP_ARGS = (
-    "--env", "webshop", "--policy", "expert",
-    "--products", str(WEBSHOP / "webshop_small_1000_products.json.gz"),
-    "--attributes", str(WEBSHOP / "items_ins_v2_1000.json"),
-)  # fmt: skip
+SHOP_ARGS = WEBSHOP_EXPERT_EVAL_ARGS
 
 
 def direct_interval(statistic, n: int, resamples: int = 10_000, seed: int = 0) -> np.ndarray:
