@@ -37,7 +37,7 @@ mkdir -p "$OUT"
 
 stamp "1/4 expert trajectories"
 [ -n "${SKIP_SFT:-}" ] || "$MEM1" trajectories --env webshop "${SHOP[@]}" --goal-query-map "$WS/goal_query_map.json" \
-  --split train --limit 300 --out "$OUT/traj_sft"
+  --split train --limit 600 --out "$OUT/traj_sft"
 [ "$STOP_AFTER" -le 1 ] && exit 0
 
 stamp "2/4 SFT"

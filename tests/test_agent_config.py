@@ -59,7 +59,7 @@ def test_round_trip_and_missing_file(tmp_path):
         ('{"top_k": 2}', "unknown setting(s) top_k"),
         ('{"topk": 0}', "topk must be an integer >= 1"),
         ('{"max_new_tokens": "128"}', "max_new_tokens must be an integer"),
-        ('{"prompt_profile": "mem1-qq"}', "unknown prompt_profile 'mem1-qq'"),
+        ('{"prompt_profile": "mem1-qq"}', "unknown prompt profile 'mem1-qq'"),
         ('{"mode": "memory"}', "unknown mode 'memory'"),
     ],
 )

@@ -213,7 +213,9 @@ def test_parquet_and_save_to_disk_round_trip(composed):
         "parquet", data_files={s: str(out / "data" / f"{s}.parquet") for s in expected}
     )
     assert _rows(parquet) == expected
-    assert _rows(datasets.load_dataset(str(out))) == expected  # the card's `configs` point at the parquet
+    assert (
+        _rows(datasets.load_dataset(str(out), download_mode="force_redownload")) == expected
+    )  # the card's `configs` point at the parquet
     assert load_composed(out, "test").to_list() == expected["test"]
     schema = pq.read_schema(out / "data" / "train.parquet")
     assert str(schema.field("reward_model").type) == (

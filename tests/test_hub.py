@@ -110,7 +110,7 @@ def test_dataset_dry_run_folder_loads_with_load_dataset(composed_dir, tmp_path, 
         "data/train.parquet",
     }
     assert files["README.md"] == (composed_dir / "README.md").read_bytes()
-    loaded = datasets.load_dataset(str(out))
+    loaded = datasets.load_dataset(str(out), download_mode="force_redownload")
     local = datasets.load_from_disk(str(composed_dir / "arrow"))
     for split in ("train", "test"):
         assert loaded[split]["task_id"] == local[split]["task_id"]

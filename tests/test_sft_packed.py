@@ -31,6 +31,7 @@ from mem1_hf.training.sft import (
     PackedCollator,
     QASFTConfig,
     build_trainer,
+    load_rows,
     packed_dataset,
     parse_config,
     row_count,
@@ -315,3 +316,20 @@ def test_the_shipped_configs_keep_the_rows_layout():
     repo = Path(__file__).resolve().parents[1]
     for name in ("qa_sft_lora_cpu.yaml", "default_agent_sft.yaml", "default_agent_sft2.yaml"):
         assert parse_config(["--config", str(repo / "configs" / name)]).layout == "rows"
+
+
+def test_max_tasks_samples_whole_trajectories(expert_rows, tmp_path):
+    """max_tasks keeps every turn of N seeded tasks (what packing needs); max_rows scatters them."""
+    folder = tmp_path / "traj"
+    (folder / "data").mkdir(parents=True)
+    expert_rows.to_parquet(str(folder / "data" / "train.parquet"))
+    config = _config(tmp_path, data=str(folder), layout="packed", max_tasks=2)
+    rows = load_rows(config)
+    tasks = set(rows["task_id"])
+    assert len(tasks) == 2
+    assert len(rows) == sum(t in tasks for t in expert_rows["task_id"])  # whole trajectories
+    assert set(load_rows(config)["task_id"]) == tasks  # seeded
+    with pytest.raises(Mem1InputError, match="max_rows or max_tasks, not both"):
+        _config(tmp_path, data=str(folder), max_tasks=2, max_rows=3)
+    with pytest.raises(Mem1InputError, match="max_tasks must be >= 1"):
+        _config(tmp_path, data=str(folder), max_tasks=0)

@@ -17,6 +17,10 @@ from mem1_hf.qa_expert import QAExpertPolicy
 NQ_ORACLE = SHARED_DATA / "nq" / "nq_open_oracle_2000.jsonl.gz"
 SETTINGS = ["--topk", "2", "--max-obs-tokens", "96", "--limit", "4"]
 
+# a folder's card `configs:` makes datasets key its cache on the folder, not the files' mtimes: pytest
+# reuses tmp paths across runs, so load without the cache (mem1's own loaders read the parquet files)
+FRESH = "force_redownload"
+
 
 @pytest.fixture(scope="module")
 def composed_dir(tmp_path_factory):
@@ -37,7 +41,9 @@ def expert_folder(composed_dir):
 def test_rows_round_trip_and_equal_the_loops_ids(expert_folder, composed_dir, tokenizer):
     from datasets import load_dataset
 
-    rows = load_dataset(str(expert_folder), split="train")  # the Hub-ready folder loads as is
+    rows = load_dataset(
+        str(expert_folder), split="train", download_mode=FRESH
+    )  # the Hub-ready folder loads as is
     tasks = list(load_composed(composed_dir, "train"))[:4]
     env = LocalRetrievalEnv.from_corpus(composed_dir / "corpus.jsonl", retriever="bm25")
     config = LoopConfig(max_turns=6, batch_size=4, topk=2, max_obs_tokens=96)
@@ -123,7 +129,7 @@ def test_model_rollouts_export_their_sampled_ids(composed_dir, tmp_path, tokeniz
         "--do-sample",
     ]
     assert mem1_main(args) == 0
-    rows = load_dataset(str(out), split="train")
+    rows = load_dataset(str(out), split="train", download_mode=FRESH)
     assert len(rows) == 4  # 2 tasks x 2 turns (a random model never answers)
     for row in rows:
         n_out = sum(row["completion_mask"])
@@ -155,7 +161,7 @@ def test_expert_slips_leave_no_row_and_their_recovery_does(composed_dir, tmp_pat
     out = tmp_path / "slips"
     argv = ["trajectories", "--data", str(composed_dir), "--out", str(out), *SETTINGS]
     assert mem1_main([*argv, "--slip-rate", "1", "--max-new-tokens", "128"]) == 0
-    rows = load_dataset(str(out), split="train")
+    rows = load_dataset(str(out), split="train", download_mode=FRESH)
     assert set(rows["action"]) <= {"search", "answer"}
     recovery = [r for r in rows if "previous action is invalid" in r["context_text"]]
     assert len(recovery) == 4 and all(r["turn"] == 1 for r in recovery)  # one per task, after turn 0
@@ -211,7 +217,7 @@ def test_webshop_expert_rows_round_trip_and_equal_the_loops_ids(tmp_path, tokeni
     out = tmp_path / "shop_rows"
     argv = ["trajectories", *SHOP_ARGS, "--split", "train", "--limit", "6", "--out", str(out)]
     assert mem1_main(argv) == 0
-    rows = load_dataset(str(out), split="train")
+    rows = load_dataset(str(out), split="train", download_mode=FRESH)
     shop = WebShopEnv.from_files(
         WEBSHOP / "webshop_small_1000_products.json.gz",
         WEBSHOP / "items_ins_v2_1000.json",

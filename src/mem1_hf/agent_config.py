@@ -36,7 +36,7 @@ from typing import Any
 
 from mem1_hf.errors import Mem1InputError
 from mem1_hf.keep_rule import MODES
-from mem1_hf.prompts import PROFILES
+from mem1_hf.prompts import get_profile
 
 AGENT_CONFIG_NAME = "agent_config.json"
 #: the settings a checkpoint can carry (each is also a pipeline argument), in the order printed
@@ -55,7 +55,8 @@ class AgentConfig:
     prompt_profile: str | None = field(
         default=None,
         metadata={
-            "help": "prompt profile name (mem1-qa, mem1-paper, mem1-webshop); None: the library's or family's"
+            "help": "prompt profile: a built-in name (mem1-qa, mem1-paper, mem1-webshop, mem1-release, "
+            "search-r1) or a profile file path; None: the library's or family's"
         },
     )
     mode: str | None = field(
@@ -87,10 +88,11 @@ class AgentConfig:
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise Mem1InputError(f"agent config: {name} must be a string or null, got {value!r}")
-        if self.prompt_profile is not None and self.prompt_profile not in PROFILES:
-            raise Mem1InputError(
-                f"agent config: unknown prompt_profile {self.prompt_profile!r}; choose {', '.join(PROFILES)}"
-            )
+        if self.prompt_profile is not None:
+            try:
+                get_profile(self.prompt_profile)
+            except Mem1InputError as err:
+                raise Mem1InputError(f"agent config: {err}") from None
         if self.mode is not None and self.mode not in MODES:
             raise Mem1InputError(f"agent config: unknown mode {self.mode!r}; choose {', '.join(MODES)}")
         for name in ("topk", "max_obs_tokens", "max_new_tokens", "max_turns"):

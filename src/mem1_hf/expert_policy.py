@@ -10,8 +10,8 @@ turn), the ``<summary>`` the progress a later turn needs (the instruction itself
 prompt, so the summary does not repeat it).
 
 Example:
-    >>> expert_response("results", "click[b07b6dvg41]", "shampoo", None, {})
-    '<think>I am on the results page. b07b6dvg41 fits the instruction best; I open it.</think><summary>Searched: shampoo. Open item: none. Options chosen: none.</summary><answer>click[b07b6dvg41]</answer>'
+    >>> expert_response("results", "click[B07B6DVG41]", "shampoo", None, {})
+    '<think>I am on the results page. One listed item fits the instruction best; I open it.</think><summary>Searched: shampoo. Open item: none. Options chosen: none.</summary><answer>click[B07B6DVG41]</answer>'
 """
 
 from __future__ import annotations
@@ -41,7 +41,9 @@ def _reason(kind: str, action: str) -> str:
             return "No listed item fits the instruction; I look at the next page."
         if target == BACK_TO_SEARCH.lower():
             return "No listed item fits the instruction; I search again."
-        return f"{target} fits the instruction best; I open it."
+        # the id is written once, in the action, exactly as the page shows it: a small model copies
+        # "B07B6DVG41" from the page reliably but garbles a re-cased or restated copy ("b08b9qldKD")
+        return "One listed item fits the instruction best; I open it."
     if kind == "item":
         if target == BUY_NOW.lower():
             return "The options the instruction asks for are chosen; I buy it."
@@ -56,7 +58,7 @@ def expert_response(
     chosen = ", ".join(f"{k}: {v}" for k, v in options.items()) or "none"
     return (
         f"<think>I am on the {kind} page. {_reason(kind, action)}</think>"
-        f"<summary>Searched: {keywords or 'nothing yet'}. Open item: {(asin or 'none').lower()}. "
+        f"<summary>Searched: {keywords or 'nothing yet'}. Open item: {asin or 'none'}. "
         f"Options chosen: {chosen}.</summary>"
         f"<answer>{action}</answer>"
     )

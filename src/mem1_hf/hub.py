@@ -92,7 +92,9 @@ def validate_dataset_folder(folder: str | Path) -> dict[str, int]:
 
     folder = Path(folder)
     card = validate_card((folder / "README.md").read_text(encoding="utf-8"))
-    loaded = datasets.load_dataset(str(folder))
+    # force_redownload: with the card's `configs:` YAML, datasets keys its cache on the folder and the
+    # card, not the files' mtimes, so a folder rewritten in place would be checked from a stale cache
+    loaded = datasets.load_dataset(str(folder), download_mode="force_redownload")
     named = {f["split"] for c in card.data.to_dict()["configs"] for f in c["data_files"]}
     if set(loaded) != named:
         raise Mem1InputError(

@@ -63,7 +63,10 @@ class LoopConfig:
     mode: str = field(default="mem1", metadata=_help("what survives a turn", choices=MODES))
     prompt_profile: str = field(
         default=DEFAULT_PROFILE,
-        metadata=_help("prompt profile (in Python also a PromptProfile object)", choices=tuple(PROFILES)),
+        metadata=_help(
+            f"prompt profile: a built-in name ({', '.join(PROFILES)}) or a profile file (.yaml); "
+            "in Python also a PromptProfile object"
+        ),
     )
     max_turns: int = field(
         default=6, metadata=_help("turns per task (each response, valid or not, uses one)")
@@ -161,7 +164,7 @@ class Trajectory:
     history: list[Segment]
     turns: list[Turn] = field(default_factory=list)
     answer_text: str = ""
-    stop_reason: str = "max_turns"  # "answered" | "bought" | "max_turns" | "context_limit"
+    stop_reason: str = "max_turns"  # "answered" | "bought" | "max_turns" | "context_limit" | "invalid_action"
     time_s: float = 0.0
     reward: float | None = None  # the environment's reward (WebShop); QA is scored by its golds
     info: dict = field(default_factory=dict)
@@ -296,7 +299,12 @@ class AgentLoop:
             parsed = parse_response(text, self.profile)
             turn = Turn(index, ids, pieces, result.ids, result.logprobs, text, parsed, result.stop_reason)
             trajectory.turns.append(turn)
-            span = memory_span(self.tokenizer, result.ids, parsed.memory_span)
+            # the profile says what survives in mem1 mode: its memory span, or the whole response
+            span = (
+                None
+                if self.profile.keep == "whole"
+                else memory_span(self.tokenizer, result.ids, parsed.memory_span)
+            )
             trajectory.history.append(Segment("response", result.ids, turn=index, memory_span=span))
             items.append(StepItem(state.key, parsed, cfg.max_turns - index - 1))
             turns.append(turn)
@@ -305,24 +313,28 @@ class AgentLoop:
             trajectory = state.trajectory
             if outcome.info:
                 trajectory.info = outcome.info
+            invalid = item.parsed.action == "invalid"
             if outcome.done:
                 trajectory.answer_text, trajectory.reward = outcome.answer_text, outcome.reward
                 trajectory.stop_reason = outcome.stop_reason or "done"
+                finished.append(state)
+            elif invalid and self.profile.invalid_action == "end":  # e.g. the MEM1 authors' inference
+                trajectory.stop_reason = "invalid_action"
                 finished.append(state)
             elif item.turns_left <= 0:
                 trajectory.stop_reason = "max_turns"
                 finished.append(state)
             else:
-                self._observe(state, turn, outcome.observation or "", item.turns_left)
+                self._observe(state, turn, outcome.observation or "", item.turns_left, invalid)
             if on_turn is not None:
                 on_turn(trajectory, turn, state in finished)
         return finished
 
-    def _observe(self, state: _Active, turn: Turn, body: str, turns_left: int) -> None:
+    def _observe(self, state: _Active, turn: Turn, body: str, turns_left: int, invalid: bool = False) -> None:
         body_ids = self.tokenizer(body, add_special_tokens=False)["input_ids"]
         if len(body_ids) > self.config.max_obs_tokens:  # over-long observations are cut
             body = self.tokenizer.decode(body_ids[: self.config.max_obs_tokens], skip_special_tokens=True)
-        turn.observation = self.profile.observation(body, turns_left)
+        turn.observation = self.profile.observation(body, turns_left, invalid=invalid)
         turn.observation_ids = self.tokenizer(turn.observation, add_special_tokens=False)["input_ids"]
         state.trajectory.history.append(Segment("observation", turn.observation_ids, turn=turn.index))
 

@@ -162,10 +162,10 @@ class TaskEnvironment(ABC):
     has_expert: ClassVar[bool] = False
 
     def __init__(self, env: Any, profile: PromptProfile, topk: int | None = None):
-        if profile.name not in self.profiles:
+        if profile.family != self.name:
             raise Mem1InputError(
-                f"the {self.name} environment needs prompt_profile in {', '.join(map(repr, self.profiles))}, "
-                f"got {profile.name!r}"
+                f"the {self.name} environment needs a {self.name} prompt profile (e.g. "
+                f"{', '.join(map(repr, self.profiles))}), got {profile.name!r} (family {profile.family!r})"
             )
         self.env = env
         self.profile = profile

@@ -27,6 +27,7 @@ Example:
 from __future__ import annotations
 
 import json
+import random
 import sys
 import time
 from dataclasses import dataclass, field, fields
@@ -68,6 +69,13 @@ class QASFTConfig(SFTConfig):
     )
     data_split: str = field(default="train", metadata={"help": "split of --data to train on"})
     max_rows: int | None = field(default=None, metadata={"help": "train on N rows sampled with `seed`"})
+    max_tasks: int | None = field(
+        default=None,
+        metadata={
+            "help": "train on every row of N tasks (task_id) sampled with `seed`: whole trajectories, so "
+            "layout packed keeps its saving (max_rows scatters a task's turns over many packs)"
+        },
+    )
     layout: str = field(
         default="rows",
         metadata={
@@ -114,8 +122,11 @@ class QASFTConfig(SFTConfig):
                 "completion_only_loss must be true: without it TRL ignores completion_mask and the loss "
                 "covers the prompt and observations too"
             )
-        if self.max_rows is not None and self.max_rows < 1:
-            raise Mem1InputError(f"max_rows must be >= 1, got {self.max_rows}")
+        for name in ("max_rows", "max_tasks"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise Mem1InputError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_rows is not None and self.max_tasks is not None:
+            raise Mem1InputError("set max_rows or max_tasks, not both")
         if self.lora_r < 1:
             raise Mem1InputError(f"lora_r must be >= 1, got {self.lora_r}")
         if self.layout not in ("rows", "packed"):
@@ -239,6 +250,13 @@ def load_rows(config: QASFTConfig):
                 f"{config.data}: layout packed needs a task_id column (use `mem1 trajectories`)"
             )
         columns += [c for c in PACK_COLUMNS if c in rows.column_names]
+    if config.max_tasks is not None:
+        if "task_id" not in rows.column_names:
+            raise Mem1InputError(f"{config.data}: max_tasks needs a task_id column (use `mem1 trajectories`)")
+        tasks = sorted(set(rows["task_id"]))
+        random.Random(config.seed).shuffle(tasks)
+        keep = set(tasks[: config.max_tasks])
+        rows = rows.filter(lambda ids: [t in keep for t in ids], input_columns="task_id", batched=True)
     if config.max_rows is not None:  # a seeded sample: rows are stored in the order tasks finished
         rows = rows.shuffle(seed=config.seed).select(range(min(config.max_rows, len(rows))))
     return rows.select_columns(columns)

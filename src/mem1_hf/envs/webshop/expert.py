@@ -75,7 +75,7 @@ def expert_action(goal: Goal, session: WebShopSession, max_turns: int = MAX_TURN
     if state.kind == "results":
         shown = state.page_asins()
         if goal.asin in shown:
-            return f"click[{goal.asin.lower()}]"
+            return f"click[{goal.asin}]"  # as the page shows it: copied, not re-cased
         # turns still needed once the product is open: open it, choose options, buy
         need = len(_wanted_options(goal, session.env.catalog.product(goal.asin))) + 2
         if NEXT_PAGE in session.page.clickables and turns_left - 1 >= need:
@@ -83,7 +83,7 @@ def expert_action(goal: Goal, session: WebShopSession, max_turns: int = MAX_TURN
         if state.num_searches < 2 and turns_left - 2 >= need:
             return f"click[{BACK_TO_SEARCH.lower()}]"
         if shown:
-            return f"click[{shown[0].lower()}]"
+            return f"click[{shown[0]}]"
         return f"click[{BACK_TO_SEARCH.lower()}]"
     if state.kind == "item":
         product = session.env.catalog.product(state.asin or "")
