@@ -151,3 +151,38 @@ def test_several_composed_folders_train_together(workdir):
     assert {hit.contents for hit in env.search([data[0]["questions"][0]], topk=3)[0]} <= union
     with pytest.raises(Mem1InputError, match="file not found: .*missing.jsonl"):
         build_env(TrainScriptArguments(data=str(one), corpus=str(workdir / "missing.jsonl"), split="train"))
+
+
+def test_rollouts_take_the_starting_checkpoints_agent_settings(tmp_path):
+    """argument > the starting checkpoint's agent_config.json > library default, for the rollouts:
+    flags and the YAML config win; what neither sets comes from the checkpoint."""
+    from mem1_hf.agent_config import AgentConfig
+    from mem1_hf.train import apply_checkpoint_settings, parse
+
+    start = tmp_path / "start"
+    AgentConfig(topk=2, max_obs_tokens=160, max_new_tokens=128, max_turns=5).save_pretrained(start)
+    config = tmp_path / "grpo.yaml"
+    config.write_text("max_obs_tokens: 200\n")
+    argv = [
+        "--config",
+        str(config),
+        "--model_name_or_path",
+        str(start),
+        "--topk",
+        "4",
+        "--output_dir",
+        str(tmp_path / "o"),
+    ]
+    _, args, model_args, _ = parse(argv)
+    line = apply_checkpoint_settings(argv, args, model_args)
+    assert (args.topk, args.max_obs_tokens) == (4, 200)  # the flag, the YAML
+    assert (args.response_length, args.max_turns) == (128, 5)  # the checkpoint
+    assert line == "settings from the checkpoint: max_new_tokens=128, max_turns=5"
+    # a start without agent_config.json: the library defaults stay
+    argv = ["--model_name_or_path", str(tmp_path), "--output_dir", str(tmp_path / "o")]
+    _, args, model_args, _ = parse(argv)
+    defaults = (args.topk, args.response_length)
+    assert (
+        apply_checkpoint_settings(argv, args, model_args) == ""
+        and (args.topk, args.response_length) == defaults
+    )

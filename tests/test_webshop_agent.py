@@ -54,3 +54,27 @@ def test_the_webshop_agent_resolves_offline_and_first_searches(tmp_path, monkeyp
         first = trajectory.turns[0].parsed
         assert first.action == "answer" and first.content.startswith("search["), trajectory.turns[0].response
         assert first.content.endswith("]") and len(first.content) > len("search[]")
+
+
+@pytest.mark.slow
+def test_pipeline_with_no_model_and_a_shop_runs_the_webshop_agent(tmp_path, monkeypatch, default_path):
+    """`pipeline("mem1-agent", env=shop)`: transformers loads the task's default (the QA agent)
+    before the environment is known; the WebShop environment then gets the shipped WebShop agent,
+    at its own settings (agent_config.json: mem1-webshop, 10 turns)."""
+    from transformers import pipeline
+
+    import mem1_hf  # noqa: F401 (registers the task)
+
+    require_data()
+    monkeypatch.setenv("MEM1_HF_HOME", str(tmp_path))
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / default_path.name).symlink_to(default_path)
+    shop = WebShopEnv.from_files(
+        WEBSHOP / "webshop_small_1000_products.json.gz", WEBSHOP / "items_ins_v2_1000.json", seed=0
+    )
+    agent = pipeline("mem1-agent", env=shop)
+    out = agent(shop.goals("test")[0].goal_id, max_turns=1)
+    assert agent.model.name_or_path == str(tmp_path / "models" / "mem1-smollm2-135m-webshop")
+    assert agent.checkpoint_agent_config.prompt_profile == "mem1-webshop"
+    first = out["turns"][0]
+    assert first["action"] == "answer" and first["answer"].startswith("search["), first["response"]

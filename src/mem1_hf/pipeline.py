@@ -31,7 +31,7 @@ from mem1_hf.agent_config import AgentConfig, as_agent_config
 from mem1_hf.errors import Mem1InputError
 from mem1_hf.loop import AgentLoop, LoopConfig, Task
 from mem1_hf.policy import ModelPolicy, PolicyConfig
-from mem1_hf.task_env import as_task_env
+from mem1_hf.task_env import as_task_env, family_name
 
 TASK_NAME = "mem1-agent"
 # the parameters are routed by the config dataclasses' fields: one source for each setting
@@ -145,6 +145,7 @@ class MEM1Pipeline(Pipeline):
             raise Mem1InputError(
                 "the mem1-agent pipeline needs an environment: pipeline('mem1-agent', model=..., env=env)"
             )
+        self._use_the_familys_shipped_agent(family_name(env))
         checkpoint = (
             as_agent_config(agent_config) if agent_config is not None else self.checkpoint_agent_config
         )
@@ -166,6 +167,23 @@ class MEM1Pipeline(Pipeline):
             reuse_prompt_cache=policy_config.reuse_prompt_cache,
         )
         return AgentLoop(policy, task_env, config).run(tasks, on_turn=_turn_events(tasks, on_turn))
+
+    def _use_the_familys_shipped_agent(self, family: str) -> None:
+        """``pipeline("mem1-agent", env=env)`` with no model: transformers loads the task's default
+        (the QA agent) before the environment is known, so once it is, another family's environment
+        gets that family's shipped agent (e.g. WebShop's) in its place, loaded once."""
+        path = getattr(self.model, "name_or_path", None)
+        if path not in _SHIPPED or _SHIPPED[path] == family:
+            return
+        from mem1_hf.defaults import FAMILY_ADAPTERS, default_agent_path
+
+        if family not in FAMILY_ADAPTERS:
+            return
+        agent = str(default_agent_path(family))
+        _SHIPPED[agent] = family
+        dtype, device = self.model.dtype, self.model.device
+        self.model = AutoModelForCausalLM.from_pretrained(agent, dtype=dtype).to(device).eval()
+        self._checkpoint_agent_config = None  # read again, from the new agent's folder
 
     @property
     def checkpoint_agent_config(self) -> AgentConfig:
@@ -203,6 +221,10 @@ def _turn_events(tasks: Sequence[Task], on_turn: Callable[[dict], None] | None):
     return hook
 
 
+#: the shipped agents' folders this process handed to transformers as the task's default, by family
+_SHIPPED: dict[str, str] = {}
+
+
 class _DefaultAgent:
     """The task's default ``(model, revision)``: the shipped default agent's local folder
     (:func:`mem1_hf.defaults.default_agent_path`, merged once, offline). transformers unpacks it
@@ -211,7 +233,9 @@ class _DefaultAgent:
     def __iter__(self):
         from mem1_hf.defaults import default_agent_path
 
-        return iter((str(default_agent_path()), None))
+        path = str(default_agent_path())
+        _SHIPPED[path] = "qa"
+        return iter((path, None))
 
     def __repr__(self) -> str:
         return "<the shipped default agent: mem1_hf.default_agent_path()>"

@@ -250,6 +250,16 @@ def family_for(env: Any) -> type[TaskEnvironment]:
     raise Mem1InputError(f"unsupported environment {type(env).__name__}; pass one of: {names}")
 
 
+def family_name(env: Any) -> str:
+    """The name of the task family ``env`` belongs to (a :class:`TaskEnvironment`, an environment
+    of a registered family, or a plain search function: ``qa``)."""
+    if isinstance(env, TaskEnvironment):
+        return env.name
+    if callable(env) and not any(isinstance(env, f.env_type) for f in families().values()):
+        return "qa"
+    return family_for(env).name
+
+
 def as_task_env(env: Any, profile: str | PromptProfile, topk: int | None = None) -> TaskEnvironment:
     """The family adapter for ``env``; a :class:`TaskEnvironment` passes through, a plain search
     function ``fn(queries, topk)`` (documents per query) becomes a QA search environment.

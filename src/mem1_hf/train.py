@@ -18,6 +18,7 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from mem1_hf.errors import Mem1InputError
 
@@ -176,6 +177,64 @@ def _local_device():
     return PartialState().process_index if torch.cuda.is_available() else "cpu"
 
 
+#: a checkpoint's agent_config.json setting -> the MEM1PPOConfig field the rollouts read it from
+ROLLOUT_FIELDS = {
+    "prompt_profile": "prompt_profile",
+    "mode": "mode",
+    "topk": "topk",
+    "max_obs_tokens": "max_obs_tokens",
+    "max_new_tokens": "response_length",
+    "max_turns": "max_turns",
+}
+
+
+def given_keys(argv: Sequence[str]) -> set[str]:
+    """The config fields ``argv`` sets: its ``--flags`` and the keys of its ``--config`` YAML."""
+    keys: set[str] = set()
+    argv = list(argv)
+    for i, token in enumerate(argv):
+        if not token.startswith("--"):
+            continue
+        name, _, value = token[2:].partition("=")
+        keys.add(name.replace("-", "_"))
+        if name == "config":
+            path = value or (argv[i + 1] if i + 1 < len(argv) else "")
+            keys.update(_read_yaml_keys(path))
+    return keys
+
+
+def _read_yaml_keys(path: str) -> set[str]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return set()  # the parser reports a missing or malformed config
+    return set(data) if isinstance(data, dict) else set()
+
+
+def apply_checkpoint_settings(argv: Sequence[str], args, model_args) -> str:
+    """Rollouts run at the starting checkpoint's ``agent_config.json`` for every setting ``argv``
+    (its flags and YAML) leaves unset: argument > checkpoint > library default, as everywhere.
+    Returns the line to print ("" when the checkpoint set nothing).
+
+    Example:
+        >>> apply_checkpoint_settings(["--topk", "2"], args, model_args)  # doctest: +SKIP
+        'settings from the checkpoint: max_obs_tokens=160, max_new_tokens=128'
+    """
+    from mem1_hf.agent_config import AgentConfig
+
+    source = model_args.model_name_or_path
+    checkpoint = AgentConfig.from_pretrained(source) if source else None
+    if checkpoint is None:
+        return ""
+    explicit = given_keys(argv)
+    given = {s: getattr(args, f) if f in explicit else None for s, f in ROLLOUT_FIELDS.items()}
+    for setting, value in checkpoint.from_checkpoint(given).items():
+        setattr(args, ROLLOUT_FIELDS[setting], value)
+    return checkpoint.describe(given)
+
+
 def run(argv: Sequence[str]) -> int:
     """Parse, build and train; returns the exit status (raises :class:`Mem1InputError` on bad input)."""
     if _read_trainer_kind(argv) == "sft":
@@ -188,6 +247,9 @@ def run(argv: Sequence[str]) -> int:
     from mem1_hf.prompts import DEFAULT_PROFILE
     from mem1_hf.training import MEM1PPOTrainer
 
+    taken = apply_checkpoint_settings(argv, args, model_args)
+    if taken:
+        print(taken, file=sys.stderr)
     if script.env == "webshop" and args.prompt_profile == DEFAULT_PROFILE:
         args.prompt_profile = "mem1-webshop"  # the only profile WebShop speaks
     env, data = build_env(script)
