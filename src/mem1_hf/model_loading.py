@@ -45,12 +45,16 @@ class ModelConfig:
         },
     )
     device: str | None = field(
-        default=None, metadata={"help": "cpu, cuda, cuda:1 …; none: cuda if present, else cpu"}
+        default=None,
+        metadata={"help": "cpu, cuda, cuda:1 … (one this machine has); none: cuda if present, else cpu"},
     )
     dtype: str = field(
         default="auto",
         metadata={"help": "auto: bfloat16 on a GPU, float32 on the CPU", "choices": tuple(_DTYPES)},
     )
+
+    def __post_init__(self) -> None:
+        check_device(self.device)  # the CLIs build this right after parsing: fail before loading
 
     def load(self, family: str = "qa"):
         """``(model, tokenizer)``, see :func:`load_model` (``family`` picks the default agent)."""
@@ -83,10 +87,59 @@ def agent_config_for(model: str | None, family: str = "qa") -> AgentConfig:
     return (AgentConfig.from_pretrained(source) if source else None) or AgentConfig()
 
 
+def available_devices() -> list[str]:
+    """The devices this machine's torch can run on: ``cpu``, then each CUDA GPU and ``mps``.
+
+    Example:
+        >>> available_devices()[0]
+        'cpu'
+    """
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+def check_device(device: str | None) -> str | None:
+    """``device`` unchanged if this machine has it (``None``: pick one), else one
+    :class:`~mem1_hf.errors.Mem1InputError` naming the devices that exist (torch itself raises a
+    ``RuntimeError`` for a typo and an ``AssertionError`` for ``cuda`` on a CPU-only build).
+
+    Example:
+        >>> check_device("cpu"), check_device(None)
+        ('cpu', None)
+        >>> check_device("bogus")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        mem1_hf.errors.Mem1InputError: device 'bogus' does not exist here; available: cpu...
+    """
+    if device is None or device == "":
+        return None
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        parsed = None
+    if parsed is not None and parsed.type == "cpu":
+        return device
+    if parsed is not None and parsed.type == "cuda" and torch.cuda.is_available():
+        if parsed.index is None or parsed.index < torch.cuda.device_count():
+            return device
+    if parsed is not None and parsed.type == "mps" and torch.backends.mps.is_available():
+        return device
+    why = ""
+    if parsed is not None and parsed.type == "cuda" and torch.version.cuda is None:
+        why = f" (this torch, {torch.__version__}, was built without CUDA)"
+    raise Mem1InputError(
+        f"device {device!r} does not exist here{why}; available: {', '.join(available_devices())}"
+    )
+
+
 def pick_device(device: str | None = None) -> torch.device:
-    """``device`` if given, else CUDA when present, else CPU."""
-    if device:
-        return torch.device(device)
+    """``device`` if given (it must exist here, :func:`check_device`), else CUDA when present, else CPU."""
+    checked = check_device(device)
+    if checked:
+        return torch.device(checked)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 

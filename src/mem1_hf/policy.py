@@ -27,7 +27,7 @@ from transformers import DynamicCache, GenerationConfig, LogitsProcessorList, St
 from mem1_hf.errors import Mem1InputError
 from mem1_hf.generation import BanStrings, StopOnTags
 from mem1_hf.prompts import PromptProfile
-from mem1_hf.sampling import check_sampling
+from mem1_hf.sampling import MAX_NEW_TOKENS, MAX_TEMPERATURE, check_sampling
 
 
 @dataclass
@@ -79,17 +79,23 @@ class PolicyConfig:
         False
     """
 
-    max_new_tokens: int = field(default=256, metadata={"help": "the response budget per turn (tokens)"})
-    temperature: float = field(default=0.0, metadata={"help": "sampling temperature; 0 = greedy"})
+    max_new_tokens: int = field(
+        default=256,
+        metadata={
+            "help": f"the response budget per turn (tokens; at most {MAX_NEW_TOKENS}, and at most the "
+            "model's context once it is loaded)"
+        },
+    )
+    temperature: float = field(
+        default=0.0, metadata={"help": f"sampling temperature; 0 = greedy (at most {MAX_TEMPERATURE:g})"}
+    )
     reuse_prompt_cache: bool = field(
         default=True, metadata={"help": "compute the task prompt's KV cache once per task and reuse it"}
     )
 
     def __post_init__(self) -> None:
-        if self.max_new_tokens < 1:
-            raise Mem1InputError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
-        if self.temperature < 0:
-            raise Mem1InputError(f"temperature must be >= 0, got {self.temperature}")
+        # the CLIs build this right after parsing: bad flags fail before any model loads
+        check_sampling(self.max_new_tokens, {"temperature": self.temperature})
 
     def generation_config(self, **kwargs) -> GenerationConfig:
         """A ``transformers.GenerationConfig``: greedy, or sampling at ``temperature`` > 0;
@@ -131,8 +137,11 @@ class ModelPolicy:
         self.generation_config = generation_config or PolicyConfig().generation_config()
         if not self.generation_config.max_new_tokens or self.generation_config.max_new_tokens < 1:
             raise Mem1InputError("generation_config.max_new_tokens must be >= 1")
-        # before the first turn, not deep inside generate after the model has started
-        check_sampling(self.generation_config.max_new_tokens, vars(self.generation_config))
+        # before the first turn, not deep inside generate after the model has started; a budget
+        # beyond the model's context could never be used (and once made a run take hours)
+        check_sampling(
+            self.generation_config.max_new_tokens, vars(self.generation_config), self.context_limit
+        )
         self.reuse_prompt_cache = reuse_prompt_cache
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self._prompt_kv: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}

@@ -20,7 +20,11 @@ such a gold follows the same comparison.
 ``normalization="mem1-eval"`` reproduces MEM1's ``inference/eval.py`` (its published numbers):
 lower case, every ASCII punctuation character becomes a space, white space folds, articles are
 kept; EM is membership in the normalised golds; F1 is over token *sets*, skipping golds with no
-tokens; the answer text is split on ``;`` as is. ``hotpot_yes_no=True`` adds HotpotQA's F1 rule
+tokens; the answer text is split on ``;`` as is. ``normalization="mem1-train"`` is the
+normaliser of MEM1's training reward (``qa_multiple.normalize_answer``, SQuAD v1.1's exactly: no
+NFKC, ASCII punctuation only, a gold that normalises to ``""`` matches an empty answer) and its
+split (parts stripped, not padded: a missing answer scores 0); with ``count_rule=False`` it is
+MEM1's ``compute_score_em`` given the same answer text. ``hotpot_yes_no=True`` adds HotpotQA's F1 rule
 (``hotpot_evaluate_v1.py``): when either side normalises to yes / no / noanswer and they
 differ, F1 is 0.
 
@@ -54,8 +58,9 @@ _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _ASCII_PUNCTUATION = frozenset(string.punctuation)
 _PUNCT_TO_SPACE = str.maketrans({ch: " " for ch in string.punctuation})
 
-#: ``squad``: SQuAD v1.1 normalisation (default); ``mem1-eval``: MEM1's ``eval.py``
-NORMALIZATIONS = ("squad", "mem1-eval")
+#: ``squad``: SQuAD v1.1 normalisation (default); ``mem1-eval``: MEM1's ``eval.py``;
+#: ``mem1-train``: MEM1's training reward (``qa_multiple.py``: SQuAD's script exactly)
+NORMALIZATIONS = ("squad", "mem1-eval", "mem1-train")
 #: answers HotpotQA's F1 never gives partial credit to (``hotpot_yes_no=True``)
 HOTPOT_SPECIAL = ("yes", "no", "noanswer")
 
@@ -83,10 +88,15 @@ def normalize_answer(text: str, normalization: str = "squad") -> str:
         'röntgen'
         >>> normalize_answer("The U.S.A.", "mem1-eval")  # eval.py: punctuation -> space, articles kept
         'the u s a'
+        >>> normalize_answer("“Röntgen”", "mem1-train")  # qa_multiple.py: ASCII punctuation only
+        '“röntgen”'
     """
     _check_normalization(normalization)
     if normalization == "mem1-eval":
         return " ".join(text.lower().translate(_PUNCT_TO_SPACE).split())
+    if normalization == "mem1-train":  # SQuAD's script as MEM1's reward copies it: no Unicode rules
+        text = "".join(ch for ch in text.lower() if ch not in _ASCII_PUNCTUATION)
+        return " ".join(_ARTICLES.sub(" ", text).split())
     if not text.isascii():
         text = unicodedata.normalize("NFKC", text)
     text = text.lower()
@@ -108,7 +118,8 @@ def exact_match(prediction: str, golds: Sequence[str] | str, normalization: str 
     """1.0 if the normalised prediction equals any normalised gold answer, else 0.0.
 
     A gold that normalises to ``""`` (``"A+"``: the article "a" and "+") matches only the same
-    stripped, lower-cased text (``squad``); ``mem1-eval`` keeps ``eval.py``'s plain comparison.
+    stripped, lower-cased text (``squad``); ``mem1-eval`` and ``mem1-train`` keep MEM1's plain
+    comparison (an empty answer matches it).
 
     Example:
         >>> exact_match("the Beatles", ["Beatles", "The Fab Four"])
@@ -154,7 +165,7 @@ def _gold_f1(prediction: str, pred: str, gold: str, normalization: str, hotpot_y
         return 0.0
     if normalization == "mem1-eval":
         return _set_f1(pred.split(), norm.split()) if norm else None
-    if not norm:
+    if normalization == "squad" and not norm:
         return float(_raw(prediction) == _raw(gold))
     return _token_f1(pred.split(), norm.split())
 
@@ -221,6 +232,9 @@ def _split(prediction: str | None, n: int, normalization: str) -> tuple[list[str
     if normalization == "mem1-eval":  # eval.py: answer_content.split(";"); "" is one empty answer
         parts = prediction.strip().split(";")
         return parts, len(parts) == n
+    if normalization == "mem1-train":  # qa_multiple.py: stripped parts, not padded ("" is one answer)
+        parts = [part.strip() for part in prediction.split(";")]
+        return parts, len(parts) == n
     return split_answers(prediction, n)  # padded with "" (scores 0) or cut to n
 
 
@@ -273,16 +287,19 @@ class ScoringConfig:
     normalization: str = field(
         default="squad",
         metadata={
-            "help": "EM/F1 normalisation: squad (SQuAD v1.1's) or mem1-eval (MEM1's eval.py: articles "
-            "kept, punctuation -> spaces, F1 over token sets)",
+            "help": "EM/F1 normalisation: squad (SQuAD v1.1's, + NFKC and Unicode punctuation; a gold "
+            "normalising to '' is compared raw), mem1-eval (MEM1's eval.py: articles kept, punctuation "
+            "-> spaces, F1 over token sets) or mem1-train (MEM1's training reward qa_multiple.py: "
+            "SQuAD's script exactly, answers not padded)",
             "choices": NORMALIZATIONS,
         },
     )
     count_rule: bool = field(
         default=True,
         metadata={
-            "help": "a wrong number of answers scores 0 (eval.py); off: answers scored by position, "
-            "as MEM1's training reward qa_multiple.py"
+            "help": "a wrong number of answers scores 0 (eval.py); off: answer i scored against "
+            "question i, missing ones 0, extra ones ignored (qa_multiple.py's rule; MEM1's training "
+            "reward exactly only with --normalization mem1-train, docs/scoring.md)"
         },
     )
     hotpot_yes_no: bool = field(
@@ -308,7 +325,8 @@ def task_reward(
     """The rule-based RL reward of one task: EM or F1, summed (MEM1) or averaged over objectives.
 
     ``rule``: :func:`score_task`'s ``normalization``, ``count_rule`` and ``hotpot_yes_no``
-    (``count_rule=False`` with the default normalisation is MEM1's ``qa_multiple`` reward).
+    (``count_rule=False`` with ``normalization="mem1-train"`` is MEM1's ``qa_multiple`` reward;
+    with the default normalisation it differs on non-ASCII text and golds that normalise to ``""``).
 
     Example:
         >>> task_reward("Paris; 1889", [["Paris"], ["1889"]])

@@ -430,6 +430,23 @@ def command_line(
 # ----------------------------------------------------------------------------- write and read
 
 
+def check_out_dir(out: str | Path, overwrite: bool = False) -> Path:
+    """``out`` as a path if a composition may be written there: not a file, and empty unless
+    ``overwrite`` (``mem1 compose`` checks it before the slow part, :func:`write_composed` again).
+
+    Example:
+        >>> check_out_dir("/etc/passwd")  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        mem1_hf.errors.Mem1InputError: --out /etc/passwd is a file; give a directory for the composition
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise Mem1InputError(f"--out {out} is a file; give a directory for the composition")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise Mem1InputError(f"{out} is not empty; pass --overwrite to replace a previous composition")
+    return out
+
+
 def write_composed(result: Composition, out: str | Path, overwrite: bool = False) -> Path:
     """Write the dataset (``save_to_disk`` and parquet), the corpus, the manifest and the card.
 
@@ -440,12 +457,8 @@ def write_composed(result: Composition, out: str | Path, overwrite: bool = False
     from mem1_hf.data.cards import render_card, validate_card
     from mem1_hf.data.corpus import write_corpus
 
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise Mem1InputError(f"{out} exists and is not a directory")
+    out = check_out_dir(out, overwrite)
     if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise Mem1InputError(f"{out} is not empty; pass --overwrite to replace a previous composition")
         for name in OUTPUTS:  # remove only what we wrote before, never the user's other files
             target = out / name
             if target.is_dir():
@@ -475,20 +488,29 @@ def load_composed(dir_or_hub_id: str | Path, split: str | None = None):
         25
     """
     import datasets
+    import pyarrow as pa
+    from datasets.exceptions import DatasetGenerationError
+
+    from mem1_hf.data.files import check_parquet
 
     path = Path(dir_or_hub_id).expanduser()
     if path.exists():
         if not path.is_dir():
             raise Mem1InputError(f"{path} is a file; expected a directory written by `mem1 compose`")
-        if (path / "arrow" / "dataset_dict.json").is_file():
-            loaded = datasets.load_from_disk(str(path / "arrow"))
-        elif (path / "dataset_dict.json").is_file():
-            loaded = datasets.load_from_disk(str(path))
-        elif sorted((path / "data").glob("*.parquet")):
-            files = {f.stem: str(f) for f in sorted((path / "data").glob("*.parquet"))}
-            loaded = datasets.load_dataset("parquet", data_files=files)
-        else:
-            raise Mem1InputError(f"{path}: no composed dataset (expected arrow/ or data/*.parquet)")
+        try:
+            if (path / "arrow" / "dataset_dict.json").is_file():
+                loaded = datasets.load_from_disk(str(path / "arrow"))
+            elif (path / "dataset_dict.json").is_file():
+                loaded = datasets.load_from_disk(str(path))
+            elif sorted((path / "data").glob("*.parquet")):
+                files = {f.stem: str(f) for f in sorted((path / "data").glob("*.parquet"))}
+                check_parquet(files.values())  # a corrupt file: one line naming it
+                loaded = datasets.load_dataset("parquet", data_files=files)
+            else:
+                raise Mem1InputError(f"{path}: no composed dataset (expected arrow/ or data/*.parquet)")
+        except (pa.ArrowException, DatasetGenerationError, OSError) as err:  # damaged beyond the footer
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise Mem1InputError(f"{path}: cannot read the composed dataset ({first})") from err
     elif is_local_spec(str(dir_or_hub_id)):
         raise Mem1InputError(f"not found: {path}")
     else:
@@ -543,9 +565,7 @@ def _cmd_compose(args: argparse.Namespace) -> None:
     # the flags are named after ComposeConfig's fields; its defaults are the flags' defaults
     names = [f.name for f in fields(ComposeConfig) if f.name not in ("splits", "ability")]
     config = ComposeConfig(**{name: getattr(args, name) for name in names}, **splits)
-    out = Path(args.out)
-    if out.exists() and any(out.iterdir()) and not args.overwrite:  # fail before the slow part
-        raise Mem1InputError(f"{out} is not empty; pass --overwrite to replace a previous composition")
+    out = check_out_dir(args.out, args.overwrite)  # fail before the slow part
     field_map = field_map_from_args(args)
     command = command_line(sources, config, out=out.name, fields=field_map)
     result = compose(sources, config, command=command, fields=field_map)

@@ -1,4 +1,4 @@
-"""Reading the text files data come in: plain or gzip UTF-8, JSON documents and JSON lines.
+"""Reading the files data come in: plain or gzip UTF-8, JSON documents and JSON lines; parquet.
 
 Every failure is a one-line :class:`~mem1_hf.errors.Mem1InputError` naming the file (and line).
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -82,3 +82,29 @@ def first_line(path: str | Path) -> str:
     for _, line in iter_lines(path):
         return line.strip()
     raise Mem1InputError(f"{path}: the file is empty")
+
+
+def check_parquet(paths: Iterable[str | Path]) -> None:
+    """Refuse a file that is not readable parquet (corrupt, truncated, another format) before
+    ``datasets`` reads it: pyarrow's ``ArrowInvalid`` would otherwise surface as a traceback.
+
+    Only the footer (schema and row groups) is read, not the data.
+
+    Example:
+        >>> import tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "train.parquet")
+        >>> _ = open(path, "wb").write(b"PAR1 not really")
+        >>> check_parquet([path])  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        mem1_hf.errors.Mem1InputError: .../train.parquet: not a readable parquet file (Parquet magic bytes not found in footer...)
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for path in paths:
+        try:
+            pq.read_metadata(str(path))
+        except (pa.ArrowException, OSError) as err:
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise Mem1InputError(f"{path}: not a readable parquet file ({first})") from err

@@ -341,6 +341,7 @@ def run(args: argparse.Namespace, model=None, tokenizer=None) -> dict[str, Any]:
     if args.limit is not None and args.limit < 1:
         raise Mem1InputError(f"--limit must be >= 1, got {args.limit}")
     resolve_agent_settings(args)
+    check_generation_flags(args)
     if getattr(args, "env", "qa") == "webshop":
         return run_webshop(args, model, tokenizer)
     if not args.data:
@@ -540,6 +541,22 @@ def run_webshop(args: argparse.Namespace, model=None, tokenizer=None) -> dict[st
     return write_dataset(out, finished, settings)
 
 
+def check_generation_flags(args: argparse.Namespace) -> None:
+    """Refuse ``--max-new-tokens``, ``--temperature``, ``--top-p`` and ``--device`` values that make
+    no sense, before any data or model loads (the rules are :func:`mem1_hf.sampling.check_sampling`'s
+    and :func:`mem1_hf.model_loading.check_device`'s, the ones ``mem1 run`` / ``mem1 eval`` use)."""
+    from mem1_hf.sampling import MAX_NEW_TOKENS, check_sampling
+
+    sampling = {"do_sample": args.do_sample, "temperature": args.temperature, "top_p": args.top_p}
+    # None: not given yet (the checkpoint's fills it); the expert's slips use the budget too
+    budget = args.max_new_tokens if args.max_new_tokens is not None else MAX_NEW_TOKENS
+    check_sampling(budget, sampling)
+    if args.policy == "model" and getattr(args, "device", None):
+        from mem1_hf.model_loading import check_device
+
+        check_device(args.device)
+
+
 def resolve_agent_settings(args: argparse.Namespace) -> str:
     """Fill in place the agent settings the flags leave ``None``: from the model's
     ``agent_config.json`` with ``--policy model``, else the library defaults (the expert has no
@@ -634,6 +651,7 @@ def command_of(args: argparse.Namespace) -> str:
 
 def _cmd_trajectories(args: argparse.Namespace) -> None:
     args.command_line = command_of(args)  # as typed: before the checkpoint fills in its settings
+    check_generation_flags(args)  # a bad flag: one line, before anything else is printed or read
     line = resolve_agent_settings(args)
     if line:
         print(line, file=sys.stderr)
@@ -662,6 +680,7 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
         'expert'
     """
     from mem1_hf.keep_rule import MODES
+    from mem1_hf.sampling import MAX_TEMPERATURE
 
     p = subparsers.add_parser(
         "trajectories",
@@ -718,10 +737,14 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--do-sample", action="store_true", help="--policy model: sample instead of greedy")
-    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument(
+        "--temperature", type=float, default=1.0, help=f"--do-sample: > 0, at most {MAX_TEMPERATURE:g}"
+    )
     p.add_argument("--top-p", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default=None)
+    p.add_argument(
+        "--device", default=None, help="--policy model: cpu, cuda, cuda:1 … (default: cuda if present)"
+    )
     retrieval = p.add_mutually_exclusive_group()
     retrieval.add_argument("--corpus", help="corpus JSONL (default: the data's corpus.jsonl)")
     retrieval.add_argument("--index", help="index directory from `mem1 index`")

@@ -7,6 +7,11 @@ context tokens per turn per mode; at the end: answers, EM/F1 against the golds, 
 dependency, time. Runs go through a queue (one at a time on the loaded model); the UI has no
 file inputs or outputs.
 
+Inputs are checked on submit, before a run is queued (Gradio's ``validator``: the message shows on
+the input in the page), and again when the run starts (a client may skip the validator). Every
+HTTP request is bounded: a body over :data:`MAX_REQUEST_BYTES` gets 413, one not received within
+:data:`READ_TIMEOUT_S` seconds 408 (:func:`serve`).
+
 Run it with ``mem1 demo`` or ``python space/app.py`` (``$MEM1_MODEL`` picks the checkpoint).
 
 Example:
@@ -41,6 +46,11 @@ MODE_CHOICES = {
     "both (side by side)": ["mem1", "full_context"],
 }
 MAX_QUEUE = 16
+#: the largest request body served (HTTP 413 above it, declared or streamed): a run's inputs are a
+#: few KB (4 questions of 300 characters) and the UI uploads no files
+MAX_REQUEST_BYTES = 64 * 1024
+#: seconds a client has to send a request body after its headers (HTTP 408 after)
+READ_TIMEOUT_S = 10.0
 _STYLE = {"mem1": ("#1f77b4", "o", "-"), "full_context": ("#d62728", "s", "--")}
 
 
@@ -144,6 +154,32 @@ def _example_label(index: int, task: dict[str, Any]) -> str:
     return f"{index + 1}. " + " · ".join(_clip(q, 60) for q in task["questions"])
 
 
+def check_mode(mode_choice: Any) -> list[str]:
+    """The modes of a Mode choice, else one :class:`Mem1InputError` listing the choices."""
+    if not isinstance(mode_choice, str) or mode_choice not in MODE_CHOICES:
+        raise Mem1InputError(f"pick a mode: {', '.join(MODE_CHOICES)}")
+    return MODE_CHOICES[mode_choice]
+
+
+def _verdict(check: Any, value: Any) -> dict[str, Any]:
+    """``gr.validate`` of one input: the rule's own message when ``check(value)`` refuses it."""
+    try:
+        check(value)
+    except Mem1InputError as err:
+        return gr.validate(False, str(err))
+    return gr.validate(True, "")
+
+
+def validate_inputs(text: Any, label: Any, mode_choice: Any, max_turns: Any) -> list[dict[str, Any]]:
+    """The submit-time check of the Run button's inputs (the same rules as the run itself)."""
+    return [
+        _verdict(parse_questions, text),
+        gr.validate(True, ""),  # the example picker: any value (unknown labels are ignored)
+        _verdict(check_mode, mode_choice),
+        _verdict(check_turns, max_turns),
+    ]
+
+
 def build_app(runner: DemoRunner, examples: Sequence[dict[str, Any]] = ()) -> gr.Blocks:
     """The Blocks app around a loaded :class:`DemoRunner`."""
     labels = {_example_label(i, t): t for i, t in enumerate(examples)}
@@ -153,16 +189,14 @@ def build_app(runner: DemoRunner, examples: Sequence[dict[str, Any]] = ()) -> gr
         return "\n".join(task["questions"]) if task else gr.update()
 
     def run(text: str, label: str | None, mode_choice: str, max_turns: Any):
-        try:
+        try:  # validate_inputs ran on submit; an API client may call this directly
             questions = parse_questions(text)
             turns = check_turns(max_turns)
-            if mode_choice not in MODE_CHOICES:
-                raise Mem1InputError(f"pick a mode: {', '.join(MODE_CHOICES)}")
+            modes = check_mode(mode_choice)
         except Mem1InputError as err:
             raise gr.Error(str(err)) from None
-        task = labels.get(label or "")
+        task = labels.get(label) if isinstance(label, str) else None
         golds = task["answers"] if task and list(task["questions"]) == questions else None
-        modes = MODE_CHOICES[mode_choice]
         yield (
             "Running… (queued runs start when the current one finishes)",
             render_turns(None, False) if "mem1" not in modes else "### mem1\n_starting…_",
@@ -216,8 +250,30 @@ def build_app(runner: DemoRunner, examples: Sequence[dict[str, Any]] = ()) -> gr
             [questions, example, mode, max_turns],
             [status, mem1_log, full_log, plot, results],
             concurrency_limit=1,
+            validator=validate_inputs,
+            # raw values reach the checks: the Slider's own preprocessing turns "abc" into a
+            # TypeError that Gradio shows as a bare "Error", and would round 2.5
+            preprocess=False,
         )
     return app
+
+
+def serve(app: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, **launch_kwargs: Any) -> Any:
+    """Queue and launch ``app`` with every request bounded (:data:`MAX_REQUEST_BYTES`,
+    :data:`READ_TIMEOUT_S`; the retrieval server's :class:`~mem1_hf.envs.retrieval_server.RequestGuard`);
+    ``launch_kwargs`` go to ``gr.Blocks.launch`` (``share``, ``prevent_thread_lock``, ``quiet``)."""
+    from starlette.middleware import Middleware
+
+    from mem1_hf.envs.retrieval_server import RequestGuard
+
+    guard = Middleware(RequestGuard, max_bytes=MAX_REQUEST_BYTES, read_timeout=READ_TIMEOUT_S)
+    app.queue(default_concurrency_limit=1, max_size=MAX_QUEUE)
+    return app.launch(
+        server_name=host,
+        server_port=port,
+        app_kwargs={"middleware": [guard]},  # Gradio's routes only cap multipart uploads
+        **launch_kwargs,
+    )
 
 
 def launch(
@@ -230,6 +286,5 @@ def launch(
     """Load the model and corpus, build the app and serve it (blocking)."""
     runner = DemoRunner.from_env(model=model, corpus=corpus)
     app = build_app(runner, example_tasks())
-    app.queue(default_concurrency_limit=1, max_size=MAX_QUEUE)
     port = port or int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
-    app.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", host), server_port=port, share=share)
+    serve(app, os.environ.get("GRADIO_SERVER_NAME", host), port, share=share)

@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 import os
 import queue
 import threading
@@ -126,13 +127,15 @@ def example_tasks(path: str | Path | None = None) -> list[dict[str, Any]]:
     return []
 
 
-def parse_questions(text: str | None) -> list[str]:
+def parse_questions(text: Any) -> list[str]:
     """One question per non-empty line, within the demo's limits; else a clear error.
 
     Example:
         >>> parse_questions("Who wrote Hamlet?\\n\\nWhen was Yale founded? ")
         ['Who wrote Hamlet?', 'When was Yale founded?']
     """
+    if text is not None and not isinstance(text, str):  # the app passes raw values (no preprocessing)
+        raise Mem1InputError(f"the questions must be text, got {type(text).__name__}")
     questions = [line.strip() for line in (text or "").splitlines() if line.strip()]
     if not questions:
         raise Mem1InputError("type at least one question (one per line) or pick an example task")
@@ -147,14 +150,58 @@ def parse_questions(text: str | None) -> list[str]:
 
 
 def check_turns(max_turns: Any) -> int:
-    """The max-turns setting as an int within ``1..MAX_TURNS``."""
-    try:
-        turns = int(max_turns)
-    except (TypeError, ValueError) as err:
-        raise Mem1InputError(f"max turns must be a number, got {max_turns!r}") from err
+    """The max-turns setting as an int within ``1..MAX_TURNS``: a whole number (``3``, ``3.0`` or
+    ``"3"``); ``2.5`` is refused, not rounded, and so is text that is not a number.
+
+    Example:
+        >>> check_turns(3.0), check_turns("4")
+        (3, 4)
+        >>> check_turns(2.5)
+        Traceback (most recent call last):
+        ...
+        mem1_hf.errors.Mem1InputError: max turns must be a whole number from 1 to 10, got 2.5
+    """
+    value = max_turns
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            value = None
+    whole = (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value == int(value)
+    )
+    if not whole:
+        raise Mem1InputError(f"max turns must be a whole number from 1 to {MAX_TURNS}, got {max_turns!r}")
+    turns = int(value)
     if not 1 <= turns <= MAX_TURNS:
         raise Mem1InputError(f"max turns must be between 1 and {MAX_TURNS}, got {turns}")
     return turns
+
+
+def demo_max_new_tokens() -> int | None:
+    """``$MEM1_DEMO_MAX_NEW_TOKENS`` as a checked response budget (``None`` when unset), so a bad
+    value stops the demo at start, not at a visitor's first run.
+
+    Example:
+        >>> os.environ[MAX_NEW_TOKENS_ENV] = "64"; demo_max_new_tokens()
+        64
+        >>> del os.environ[MAX_NEW_TOKENS_ENV]; demo_max_new_tokens() is None
+        True
+    """
+    from mem1_hf.sampling import check_sampling
+
+    text = os.environ.get(MAX_NEW_TOKENS_ENV)
+    if not text:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise Mem1InputError(f"${MAX_NEW_TOKENS_ENV} must be an integer, got {text!r}") from None
+    check_sampling(value, {})
+    return value
 
 
 @dataclass
@@ -231,12 +278,12 @@ class DemoRunner:
             agent_config=checkpoint,  # an adapter merged on load has the base's name_or_path
         )
         settings = {**agent_setting_defaults(), **checkpoint.settings()}
-        max_new = os.environ.get(MAX_NEW_TOKENS_ENV)
+        max_new = demo_max_new_tokens()
         return cls(
             agent,
             env,
             source,
-            max_new_tokens=int(max_new) if max_new else settings["max_new_tokens"],
+            max_new_tokens=max_new if max_new is not None else settings["max_new_tokens"],
             topk=settings["topk"],
             max_obs_tokens=settings["max_obs_tokens"],
         )

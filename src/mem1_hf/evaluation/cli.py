@@ -155,7 +155,9 @@ def parse_modes(text: str) -> list[str]:
     """
     modes = list(dict.fromkeys(m.strip() for m in text.split(",") if m.strip()))
     bad = [m for m in modes if m not in MODES]
-    if bad or not modes:
+    if not modes:
+        raise Mem1InputError(f"--modes {text!r} names no mode; give one or more of {', '.join(MODES)}")
+    if bad:
         raise Mem1InputError(f"--modes {text!r}: choose from {', '.join(MODES)}")
     return modes
 
@@ -189,7 +191,8 @@ def build_plan(args: argparse.Namespace) -> EvalPlan:
     family.turn_budget(1, config.max_turns)  # validates --max-turns
     if config.policy == "expert" and not family.has_expert:
         raise Mem1InputError(f"--policy expert: the {family.name} family has no scripted expert")
-    modes = parse_modes(config.modes or ",".join(family.modes))
+    # only a missing --modes means the family's modes: `--modes ""` is a mistake, not "all"
+    modes = parse_modes(",".join(family.modes) if config.modes is None else config.modes)
     profile = config.prompt_profile or family.profiles[0]
     config.objective_counts  # noqa: B018 (a typo fails before loading anything)
     settings_view = _FamilySettings(

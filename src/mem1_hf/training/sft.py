@@ -216,6 +216,8 @@ def load_rows(config: QASFTConfig):
     """The training rows (``input_ids`` + ``completion_mask`` only) of ``config.data``."""
     import datasets
 
+    from mem1_hf.data.files import check_parquet
+
     path = Path(config.data).expanduser()
     try:
         if path.is_dir():
@@ -228,8 +230,10 @@ def load_rows(config: QASFTConfig):
                 raise Mem1InputError(
                     f"{path}: no {config.data_split} parquet files (use `mem1 trajectories`)"
                 )
+            check_parquet(files)  # a corrupt file: one line, before datasets logs its own errors
             rows = datasets.load_dataset("parquet", data_files=[str(f) for f in files], split="train")
         elif path.is_file():
+            check_parquet([path])
             rows = datasets.load_dataset("parquet", data_files=str(path), split="train")
         else:
             rows = datasets.load_dataset(config.data, split=config.data_split)

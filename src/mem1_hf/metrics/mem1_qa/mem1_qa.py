@@ -43,10 +43,12 @@ Args:
     references: list of tasks' gold answers, one list per question, each a list of acceptable
         answers, e.g. [["Paris"], ["1889", "in 1889"]].
     return_per_task: also return the per-task lists "em_per_task" and "f1_per_task" (summed).
-    normalization: "squad" (default: SQuAD v1.1's normalisation) or "mem1-eval" (MEM1's
-        eval.py: articles kept, punctuation -> spaces, F1 over token sets).
+    normalization: "squad" (default: SQuAD v1.1's normalisation), "mem1-eval" (MEM1's
+        eval.py: articles kept, punctuation -> spaces, F1 over token sets) or "mem1-train" (MEM1's
+        training reward qa_multiple.py: SQuAD's script exactly, answers not padded).
     count_rule: True (default): a wrong number of answers scores 0 (eval.py); False: answers
-        are scored by position (MEM1's training reward, qa_multiple.py).
+        are scored by position (qa_multiple.py's rule; MEM1's training reward exactly with
+        normalization="mem1-train").
     hotpot_yes_no: HotpotQA's F1 rule: yes / no / noanswer against anything else scores 0.
 Returns:
     em_sum: mean over tasks of the summed EM (MEM1's number, 0..N).
