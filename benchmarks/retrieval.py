@@ -51,8 +51,8 @@ from tqdm import tqdm  # noqa: E402
 
 from mem1_hf.data import corpus_from_hotpotqa, corpus_from_nq_oracle, format_contents  # noqa: E402
 from mem1_hf.envs import Document, LocalRetrievalEnv  # noqa: E402
-from mem1_hf.envs.local_retrieval import corpus_fingerprint  # noqa: E402
-from mem1_hf.envs.retrieval.bm25 import DEFAULT_STEMMER, BM25Retriever  # noqa: E402
+from mem1_hf.retrieval.bm25 import DEFAULT_STEMMER, BM25Retriever  # noqa: E402
+from mem1_hf.retrieval.local import corpus_fingerprint  # noqa: E402
 
 _REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(os.environ.get("MEM1_SHARED_DATA", _REPO.parent / "shared" / "data"))

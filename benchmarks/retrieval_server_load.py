@@ -1,6 +1,6 @@
 """Load check of the retrieval server: N concurrent clients x M queries, printed as JSON.
 
-Starts ``mem1_hf.envs.retrieval_server`` over an index directory on a free 127.0.0.1 port (uvicorn in a
+Starts ``mem1_hf.retrieval.server`` over an index directory on a free 127.0.0.1 port (uvicorn in a
 thread), then every client (a thread with its own :class:`RemoteRetrievalEnv`, no retries, so
 failures count) sends its queries — ``--batch`` per request — and records each request's
 latency. Queries are the corpus titles plus the first words of each passage, cycled. The run is
@@ -76,7 +76,7 @@ def run_load(
         >>> run_load("http://127.0.0.1:8013", ["who wrote Hamlet"], clients=2, per_client=10)  # doctest: +SKIP
         {'clients': 2, ..., 'errors': 0}
     """
-    from mem1_hf.envs.remote import RemoteRetrievalEnv
+    from mem1_hf.retrieval.client import RemoteRetrievalEnv
 
     latencies: list[float] = []
     errors: list[str] = []
@@ -153,8 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-seconds", type=float, default=120.0, help="stop sending after this long")
     args = parser.parse_args(argv)
 
-    from mem1_hf.envs.local_retrieval import LocalRetrievalEnv
-    from mem1_hf.envs.retrieval_server import create_app
+    from mem1_hf.retrieval.local import LocalRetrievalEnv
+    from mem1_hf.retrieval.server import create_app
 
     env = LocalRetrievalEnv.load(args.index)
     with serve_in_thread(create_app(env)) as url:

@@ -51,10 +51,18 @@ def test_run_prints_a_table(index_dir):
         "1",
         "--max-new-tokens",
         "8",
+        "--gold",
+        "Terry Richardson",
         "Who is older, Annie Morton or Terry Richardson?",
     )
     assert done.returncode == 0, done.stderr
     assert "peak tokens" in done.stdout and "Q: Who is older" in done.stdout
+    assert "gold: Terry Richardson (" in done.stdout and "exact match" in done.stdout
+
+
+def test_gold_answers_must_match_the_questions(index_dir):
+    done = mem1("run", "--index", str(index_dir), "--gold", "a", "q1?", "q2?")
+    _one_line_error(done, "--gold given 1 time(s) for 2 question(s)")
 
 
 def _one_line_error(done: subprocess.CompletedProcess, *needles: str) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from conftest import require_data
+from serving import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("MEM1_CHROMIUM", "/usr/bin/chromium"))
@@ -43,17 +43,11 @@ QUESTIONS = [
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     """``python space/app.py`` on 127.0.0.1 with small generation settings (CPU-friendly)."""
     require_data()  # the demo corpus and example tasks come from the shared HotpotQA file
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("app") / "app.log"
     env = {
         **os.environ,

@@ -7,13 +7,13 @@ HTTP; its runner is a stand-in that yields one state, so no model loads.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 
 import pytest
 import requests
 from gradio_client import Client
 from gradio_client.exceptions import ValidationError
+from serving import free_port
 
 from mem1_hf.demo.app import MAX_REQUEST_BYTES, build_app, serve
 from mem1_hf.demo.runner import (
@@ -39,17 +39,11 @@ class InstantRunner(DemoRunner):
         yield RunState(list(questions), golds, {m: ModeRun(m) for m in modes})
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served():
     runner = InstantRunner()
     app = build_app(runner)
-    port = _free_port()
+    port = free_port()
     serve(app, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
     try:
         yield f"http://127.0.0.1:{port}/", runner

@@ -18,7 +18,7 @@ MODULES = [
 
 
 def test_every_module_is_collected():
-    assert {"mem1_hf.keep_rule", "mem1_hf.task_env", "mem1_hf.families.qa", "mem1_hf.envs.http"} <= set(
+    assert {"mem1_hf.keep_rule", "mem1_hf.task_env", "mem1_hf.families.qa", "mem1_hf.retrieval.http"} <= set(
         MODULES
     )
 

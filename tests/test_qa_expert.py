@@ -7,8 +7,8 @@ from conftest import HOTPOT_DEV, SHARED_DATA, require_data
 
 from mem1_hf.data.compose import ComposeConfig, compose
 from mem1_hf.envs import LocalRetrievalEnv
+from mem1_hf.families.qa.expert import QAExpertPolicy, QAGold, read_documents
 from mem1_hf.loop import AgentLoop, LoopConfig, Task
-from mem1_hf.qa_expert import QAExpertPolicy, QAGold, read_documents
 from mem1_hf.scoring import exact_match, normalize_answer
 
 NQ_ORACLE = SHARED_DATA / "nq" / "nq_open_oracle_2000.jsonl.gz"

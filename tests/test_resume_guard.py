@@ -111,7 +111,7 @@ def test_webshop_resume_with_a_goal_query_map_is_refused(tmp_path, tokenizer):
 
 
 def test_a_second_writer_is_refused(tmp_path, tokenizer):
-    from mem1_hf.evaluation.fingerprint import run_lock
+    from mem1_hf.data.fingerprint import run_lock
 
     out = tmp_path / "shop"
     out.mkdir()

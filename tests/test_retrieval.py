@@ -25,8 +25,8 @@ from mem1_hf.envs import (
     SearchEnvironment,
     default_embedder_path,
 )
-from mem1_hf.envs.retrieval.dense import is_e5
 from mem1_hf.errors import Mem1InputError
+from mem1_hf.retrieval.dense import is_e5
 
 HOTPOT_IRCOT = DATA / "hotpotqa" / "hotpotqa_dev_500.ircot.jsonl"
 NQ_ORACLE = DATA / "nq" / "nq_open_oracle_2000.jsonl.gz"

@@ -23,9 +23,9 @@ from conftest import SHARED_DATA
 
 from mem1_hf import cli
 from mem1_hf.envs import LocalRetrievalEnv, RemoteRetrievalEnv
-from mem1_hf.envs.remote import RetrievalServerError, _document
-from mem1_hf.envs.retrieval_server import create_app
 from mem1_hf.errors import Mem1InputError
+from mem1_hf.retrieval.client import RetrievalServerError, _document
+from mem1_hf.retrieval.server import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
 NQ_CORPUS = SHARED_DATA / "nq" / "nq_gold_passages.corpus.jsonl"
@@ -150,7 +150,7 @@ def test_serve_retriever_cli_process(index_dir):
     """``mem1 serve-retriever`` in its own process (through cli's plugin mechanism), then /health."""
     port = bench.free_port()
     code = (
-        "import sys; from mem1_hf import cli; cli.PLUGINS = ('mem1_hf.envs.retrieval_server',); "
+        "import sys; from mem1_hf import cli; cli.PLUGINS = ('mem1_hf.retrieval.server',); "
         "sys.exit(cli.main(sys.argv[1:]))"
     )
     args = ["serve-retriever", "--index", str(index_dir), "--port", str(port), "--topk", "2"]
@@ -183,7 +183,7 @@ def test_serve_retriever_cli_process(index_dir):
 
 
 def test_serve_retriever_user_errors(index_dir, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(cli, "PLUGINS", ("mem1_hf.envs.retrieval_server",))
+    monkeypatch.setattr(cli, "PLUGINS", ("mem1_hf.retrieval.server",))
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()

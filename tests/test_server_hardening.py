@@ -14,7 +14,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,40 +22,23 @@ from pathlib import Path
 import pytest
 import requests
 from conftest import SHARED_DATA
+from serving import free_port
+from serving import serve as serve_config
 
 from mem1_hf.envs import LocalRetrievalEnv, RemoteRetrievalEnv
-from mem1_hf.envs.retrieval_server import Limits, create_app, server_config
 from mem1_hf.errors import Mem1InputError
+from mem1_hf.retrieval.server import Limits, create_app, server_config
 
 ROOT = Path(__file__).resolve().parents[1]
 NQ_CORPUS = SHARED_DATA / "nq" / "nq_gold_passages.corpus.jsonl"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def serve(env: LocalRetrievalEnv, limits: Limits | None = None, token: str | None = None) -> Iterator[str]:
     """``create_app`` under uvicorn with ``server_config`` (the command's protocol and bounds)."""
-    import uvicorn
-
-    port = _free_port()
     app = create_app(env, limits=limits, token=token)
-    server = uvicorn.Server(server_config(app, "127.0.0.1", port, limits))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_config(lambda port: server_config(app, "127.0.0.1", port, limits)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -237,9 +219,9 @@ def test_limits_are_checked(field, value):
 def test_serve_retriever_command_applies_the_bounds(tmp_path, env):
     """``mem1 serve-retriever`` in its own process: the new flags reach the running server."""
     index = env.save(tmp_path / "nq-bm25")
-    port = _free_port()
+    port = free_port()
     code = (
-        "import sys; from mem1_hf import cli; cli.PLUGINS = ('mem1_hf.envs.retrieval_server',); "
+        "import sys; from mem1_hf import cli; cli.PLUGINS = ('mem1_hf.retrieval.server',); "
         "sys.exit(cli.main(sys.argv[1:]))"
     )
     flags = ["--read-timeout", "1", "--max-documents", "6", "--max-connections", "8"]

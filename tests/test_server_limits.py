@@ -16,8 +16,8 @@ from conftest import SHARED_DATA
 
 from mem1_hf.cli import main
 from mem1_hf.envs import LocalRetrievalEnv, RemoteRetrievalEnv
-from mem1_hf.envs.remote import RetrievalServerError
-from mem1_hf.envs.retrieval_server import create_app
+from mem1_hf.retrieval.client import RetrievalServerError
+from mem1_hf.retrieval.server import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
 NQ_CORPUS = SHARED_DATA / "nq" / "nq_gold_passages.corpus.jsonl"
@@ -86,7 +86,7 @@ def test_long_queries_and_large_bodies_are_refused(url):
 
 
 def test_limits_are_configurable(env):
-    from mem1_hf.envs.retrieval_server import Limits
+    from mem1_hf.retrieval.server import Limits
 
     limits = Limits(max_topk=5, max_query_chars=50, max_queries=2, max_body_bytes=2000)
     with serve_in_thread(create_app(env, limits=limits)) as base:

@@ -11,8 +11,8 @@ from conftest import HOTPOT_DEV, make_tiny_llama
 from mem1_hf.data.qa_sources import read_qa_file
 from mem1_hf.data.trajectories import turn_rows
 from mem1_hf.errors import Mem1InputError
+from mem1_hf.families.qa.expert import QAExpertPolicy, QAGold
 from mem1_hf.loop import AgentLoop, LoopConfig, Task
-from mem1_hf.qa_expert import QAExpertPolicy, QAGold
 from mem1_hf.training.sft import QASFTConfig, build_trainer, main, parse_config, run_sft
 
 REPO = Path(__file__).resolve().parents[1]

@@ -333,3 +333,24 @@ def test_max_tasks_samples_whole_trajectories(expert_rows, tmp_path):
         _config(tmp_path, data=str(folder), max_tasks=2, max_rows=3)
     with pytest.raises(Mem1InputError, match="max_tasks must be >= 1"):
         _config(tmp_path, data=str(folder), max_tasks=0)
+
+
+def test_several_sources_and_min_reward_for_rejection_sampling(expert_rows, tmp_path):
+    """`data: A,B` trains on both; `min_reward` keeps the rows of tasks that scored at least it
+    (a model's own successful rollouts beside the expert's)."""
+    expert, own = tmp_path / "expert", tmp_path / "own"
+    for folder, rewards in ((expert, None), (own, [float(i % 2) for i in range(len(expert_rows))])):
+        (folder / "data").mkdir(parents=True)
+        rows = (
+            expert_rows
+            if rewards is None
+            else expert_rows.remove_columns("reward").add_column("reward", rewards)
+        )
+        rows.to_parquet(str(folder / "data" / "train.parquet"))
+    both = load_rows(_config(tmp_path, data=f"{expert},{own}"))
+    assert len(both) == 2 * len(expert_rows)
+    kept = load_rows(_config(tmp_path, data=f"{expert},{own}", min_reward=1.0))
+    expert_kept = sum(r >= 1.0 for r in expert_rows["reward"])
+    assert len(kept) == expert_kept + len(expert_rows) // 2
+    with pytest.raises(Mem1InputError, match="no row has reward >= 2.0"):
+        load_rows(_config(tmp_path, data=str(own), min_reward=2.0))

@@ -11,8 +11,8 @@ from conftest import HOTPOT_DEV, SHARED_DATA, make_tiny_llama, require_data
 from mem1_hf.cli import main as mem1_main
 from mem1_hf.data.compose import ComposeConfig, compose, load_composed, write_composed
 from mem1_hf.envs import LocalRetrievalEnv
+from mem1_hf.families.qa.expert import QAExpertPolicy
 from mem1_hf.loop import AgentLoop, LoopConfig, Task
-from mem1_hf.qa_expert import QAExpertPolicy
 
 NQ_ORACLE = SHARED_DATA / "nq" / "nq_open_oracle_2000.jsonl.gz"
 SETTINGS = ["--topk", "2", "--max-obs-tokens", "96", "--limit", "4"]
@@ -209,8 +209,7 @@ def test_webshop_expert_rows_round_trip_and_equal_the_loops_ids(tmp_path, tokeni
     rows load with `load_dataset(folder)`, equal the loop's ids, carry WebShop's reward, resume."""
     from datasets import load_dataset
 
-    from mem1_hf.envs.webshop import WebShopEnv
-    from mem1_hf.families.webshop import WebShopTaskEnv
+    from mem1_hf.families.webshop import WebShopEnv, WebShopTaskEnv
     from mem1_hf.prompts import get_profile
 
     require_data()

@@ -20,8 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from mem1_hf.envs import WebSearchEnv, render_docs
-from mem1_hf.envs.web_search import WebSearchError
 from mem1_hf.errors import Mem1InputError
+from mem1_hf.retrieval.web_search import WebSearchError
 
 KEY = "sk-serper-TEST-7f3a9c21d5e8b4"
 

@@ -14,7 +14,7 @@ import pytest
 from test_web_search import KEY, FakeSerper, _dead_url
 
 from mem1_hf.envs import WebSearchEnv
-from mem1_hf.envs.web_search import WebSearchError
+from mem1_hf.retrieval.web_search import WebSearchError
 
 
 @pytest.fixture

@@ -12,8 +12,7 @@ import pytest
 from conftest import SHARED_DATA, require_data
 
 from mem1_hf.defaults import DEFAULT_BASE_HUB_ID, default_adapter_path, default_agent_path, resolve_model_spec
-from mem1_hf.envs.webshop import WebShopEnv
-from mem1_hf.families.webshop import WebShopTaskEnv
+from mem1_hf.families.webshop import WebShopEnv, WebShopTaskEnv
 from mem1_hf.loop import AgentLoop, LoopConfig, Task
 from mem1_hf.model_loading import load_model
 from mem1_hf.policy import ModelPolicy, PolicyConfig

@@ -11,11 +11,11 @@ import json
 import pytest
 from conftest import SHARED_DATA
 
-from mem1_hf.envs.webshop import WebShopEnv, get_reward, load_catalog, run_expert
-from mem1_hf.envs.webshop.engine import light_stem
-from mem1_hf.envs.webshop.goals import NO_PRICE_LIMIT, PRICE_RANGE
-from mem1_hf.envs.webshop.play import play, register_cli
 from mem1_hf.errors import Mem1InputError
+from mem1_hf.families.webshop import WebShopEnv, get_reward, load_catalog, run_expert
+from mem1_hf.families.webshop.engine import light_stem
+from mem1_hf.families.webshop.goals import NO_PRICE_LIMIT, PRICE_RANGE
+from mem1_hf.families.webshop.play import play, register_cli
 
 WEBSHOP = SHARED_DATA / "webshop"
 PRODUCTS = WEBSHOP / "webshop_small_1000_products.json.gz"
@@ -357,7 +357,7 @@ def test_expert_command(capsys):
 
 
 def test_reward_flags_reach_the_environment():
-    from mem1_hf.envs.webshop.play import env_from_args
+    from mem1_hf.families.webshop.play import env_from_args
 
     argv = ["webshop", "expert", "--products", str(PRODUCTS), "--attributes", str(ATTRIBUTES)]
     default = env_from_args(_parser().parse_args(argv))

@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 from conftest import SHARED_DATA
 
-from mem1_hf.envs.webshop import WebShopEnv
 from mem1_hf.errors import Mem1InputError
-from mem1_hf.expert_policy import WebShopExpertPolicy
-from mem1_hf.families.webshop import WebShopTaskEnv
+from mem1_hf.families.webshop import WebShopEnv, WebShopTaskEnv
+from mem1_hf.families.webshop.expert_policy import WebShopExpertPolicy
 from mem1_hf.loop import AgentLoop, LoopConfig, Task
 from mem1_hf.policy import ScriptedPolicy
 from mem1_hf.prompts import get_profile

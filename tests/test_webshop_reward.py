@@ -9,8 +9,9 @@ from math import isclose
 import pytest
 from conftest import SHARED_DATA
 
-from mem1_hf.envs.webshop import WebShopEnv
-from mem1_hf.envs.webshop.reward import (
+from mem1_hf.errors import Mem1InputError
+from mem1_hf.families.webshop import WebShopEnv
+from mem1_hf.families.webshop.reward import (
     attribute_reward,
     get_reward,
     heuristic_title_nouns,
@@ -21,7 +22,6 @@ from mem1_hf.envs.webshop.reward import (
     token_set_ratio,
     type_reward,
 )
-from mem1_hf.errors import Mem1InputError
 
 WEBSHOP = SHARED_DATA / "webshop"
 SANDAL = "syn-B07NZ173GY-0"  # FitFlop Men's Hollis Neoprene Sport Sandal: size x colour, men's sandals

@@ -11,7 +11,8 @@
   are generated from :data:`RUN_CONFIGS` with ``transformers.HfArgumentParser`` (both
   ``--max-turns`` and ``--max_turns`` work). The agent settings a flag does not give come from
   the checkpoint's ``agent_config.json``, else the library default; one stderr line says
-  which came from the checkpoint.
+  which came from the checkpoint. ``--completions-url URL`` generates on a vLLM-style server
+  (:mod:`mem1_hf.remote_policy`; ``mem1 eval`` takes it too), with the tokenizer of ``--model``.
 
 A user's mistake prints one ``error: …`` line and exits with status 2, never a traceback; a
 failing outside service (retrieval server, web search) prints one line and exits with 1.
@@ -25,22 +26,21 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, fields
-from pathlib import Path
 from typing import Any
 
 from mem1_hf.data.fields import add_field_args
+from mem1_hf.data.files import check_output_file
 from mem1_hf.errors import Mem1EnvironmentError, Mem1InputError
 
 # Modules that add their own subcommands: each has ``register_cli(subparsers)`` which adds a
 # parser and sets ``func`` (a callable taking the parsed args) with ``set_defaults``.
 PLUGINS: tuple[str, ...] = (
     "mem1_hf.data.compose",
-    "mem1_hf.envs.retrieval_server",
-    "mem1_hf.envs.webshop.play",
+    "mem1_hf.retrieval.server",
+    "mem1_hf.families.webshop.play",
     "mem1_hf.evaluation.cli",
     "mem1_hf.train",
     "mem1_hf.hub",
@@ -55,10 +55,10 @@ PLUGINS: tuple[str, ...] = (
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "compose": ("mem1_hf.data.compose", "compose N-objective tasks from QA datasets"),
     "serve-retriever": (
-        "mem1_hf.envs.retrieval_server",
+        "mem1_hf.retrieval.server",
         "serve an index over HTTP with the Search-R1/MEM1 retrieval API",
     ),
-    "webshop": ("mem1_hf.envs.webshop.play", "the WebShop text shopping environment"),
+    "webshop": ("mem1_hf.families.webshop.play", "the WebShop text shopping environment"),
     "eval": ("mem1_hf.evaluation.cli", "evaluate over composed QA tasks or WebShop goals (resumable)"),
     "train": ("mem1_hf.train", "train a MEM1 agent (PPO/GRPO or SFT) from a YAML config"),
     "push": ("mem1_hf.hub", "publish a composed dataset, a checkpoint or the demo Space to the Hub"),
@@ -81,12 +81,13 @@ _BUILTIN_HELP = {
 
 def run_configs() -> tuple[type, ...]:
     """The dataclasses whose fields are ``mem1 run``'s flags (one source for every default and help)."""
-    from mem1_hf.envs.local_retrieval import RetrievalConfig
     from mem1_hf.loop import LoopConfig
     from mem1_hf.model_loading import ModelConfig
     from mem1_hf.policy import PolicyConfig
+    from mem1_hf.remote_policy import CompletionsConfig
+    from mem1_hf.retrieval.local import RetrievalConfig
 
-    return (LoopConfig, PolicyConfig, ModelConfig, RetrievalConfig)
+    return (LoopConfig, PolicyConfig, ModelConfig, RetrievalConfig, CompletionsConfig)
 
 
 def __getattr__(name: str) -> Any:
@@ -156,7 +157,7 @@ def _add_corpus(sub: Any) -> None:
 
 
 def _add_index(sub: Any) -> None:
-    from mem1_hf.envs.local_retrieval import RetrievalConfig
+    from mem1_hf.retrieval.local import RetrievalConfig
 
     index = sub.add_parser("index", help=_BUILTIN_HELP["index"])
     index.add_argument("--corpus", required=True, help="corpus JSONL ({id, contents})")
@@ -174,6 +175,14 @@ def _add_run(sub: Any) -> None:
     run = sub.add_parser("run", dataclass_types=run_configs(), help=_BUILTIN_HELP["run"])
     run.add_argument("questions", nargs="+", help="the task's questions")
     run.add_argument("--json", action="store_true", help="print the result dict as JSON")
+    run.add_argument(
+        "--gold",
+        action="append",
+        default=None,
+        metavar="ANSWER",
+        help="a question's gold answer, once per question in order (alternatives: 'a|b'): the "
+        "result then shows each gold answer and its exact match",
+    )
     defer_to_checkpoint(run, agent_setting_defaults())  # "not given" must differ from "given 3"
     run.set_defaults(func=_cmd_run)
 
@@ -197,27 +206,6 @@ def resolve_run_settings(args: argparse.Namespace, checkpoint: Any) -> tuple[Any
     given = vars(args)
     merged = argparse.Namespace(**checkpoint.merge(given))  # a setting neither gives: the field default
     return from_args(LoopConfig, merged), from_args(PolicyConfig, merged), checkpoint.describe(given)
-
-
-def check_output_file(path: str | Path, flag: str = "--out") -> Path:
-    """Refuse an output file path that is a directory or cannot be written, before any work.
-
-    Example:
-        >>> check_output_file("/", "--out")  # doctest: +IGNORE_EXCEPTION_DETAIL
-        Traceback (most recent call last):
-        mem1_hf.errors.Mem1InputError: --out / is a directory; give a file name
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise Mem1InputError(f"{flag} {path} is a directory; give a file name")
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:  # write_corpus creates missing folders
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise Mem1InputError(f"{flag} {path}: cannot write into {parent}")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise Mem1InputError(f"{flag} {path}: the file is not writable")
-    return path
 
 
 def _cmd_corpus(args: argparse.Namespace) -> None:
@@ -247,8 +235,7 @@ def _cmd_corpus(args: argparse.Namespace) -> None:
 
 
 def _cmd_index(args: argparse.Namespace) -> None:
-    from mem1_hf.envs import LocalRetrievalEnv
-    from mem1_hf.envs.local_retrieval import DEFAULT_RETRIEVER
+    from mem1_hf.retrieval.local import DEFAULT_RETRIEVER, LocalRetrievalEnv
 
     retriever = args.retriever or DEFAULT_RETRIEVER
     env = LocalRetrievalEnv.from_corpus(args.corpus, retriever=retriever, embedder=args.embedder)
@@ -264,35 +251,63 @@ def _cmd_run(args: argparse.Namespace) -> None:
 
     import mem1_hf  # noqa: F401  (registers the pipeline task)
     from mem1_hf.defaults import BASE_SPEC, DEFAULT_SPEC
-    from mem1_hf.envs.local_retrieval import RetrievalConfig
     from mem1_hf.model_loading import ModelConfig
     from mem1_hf.pipeline import normalise_tasks
+    from mem1_hf.remote_policy import CompletionsConfig
+    from mem1_hf.retrieval.local import RetrievalConfig
     from mem1_hf.settings import from_args
 
     # check the cheap things before loading a model, so a typo fails in a second
     normalise_tasks(args.questions)
+    if args.gold is not None and len(args.gold) != len(args.questions):
+        raise Mem1InputError(
+            f"--gold given {len(args.gold)} time(s) for {len(args.questions)} question(s): give one per question"
+        )
     model_config = from_args(ModelConfig, args)
     loop, policy, from_checkpoint = resolve_run_settings(args, model_config.agent_config())
-    retrieval = from_args(RetrievalConfig, args)
-    if bool(retrieval.corpus) == bool(retrieval.index):
-        raise Mem1InputError("give the documents with --corpus C.jsonl or --index DIR (one of them)")
-    env = retrieval.build()
+    env = from_args(RetrievalConfig, args).build()
     offline = {
         DEFAULT_SPEC: "the trained default agent (SmolLM2-135M-Instruct + the shipped MEM1 adapter)",
         BASE_SPEC: "the untrained base model (SmolLM2-135M-Instruct)",
     }
     spec = model_config.model or DEFAULT_SPEC
-    if spec in offline:  # say which offline model answers (stderr: --json stays clean)
+    completions = from_args(CompletionsConfig, args)
+    if spec in offline and not completions.completions_url:  # stderr: --json stays clean
         print(f"model: {offline[spec]}", file=sys.stderr)
     if from_checkpoint:
         print(from_checkpoint, file=sys.stderr)
-    model, tokenizer = model_config.load()
-    agent = pipeline("mem1-agent", model=model, tokenizer=tokenizer, env=env, device=model.device)
-    out = agent(args.questions, **asdict(loop), **asdict(policy))  # every setting resolved above
+    if completions.completions_url:  # a generation server answers; only the tokenizer loads here
+        out = _run_on_server(args.questions, completions, model_config.model, loop, policy, env)
+    else:
+        model, tokenizer = model_config.load()
+        agent = pipeline("mem1-agent", model=model, tokenizer=tokenizer, env=env, device=model.device)
+        out = agent(args.questions, **asdict(loop), **asdict(policy))  # every setting resolved above
+    if args.gold is not None:
+        from mem1_hf.scoring import exact_match
+
+        out["golds"] = [g.split("|") for g in args.gold]
+        out["exact_match"] = [exact_match(a, g) for a, g in zip(out["answers"], out["golds"])]
     if args.json:
         print(json.dumps(out, indent=2, ensure_ascii=False))
     else:
         print_result(out)
+
+
+def _run_on_server(
+    questions: list[str], completions: Any, model: str | None, loop: Any, policy: Any, env: Any
+) -> dict:
+    """``mem1 run`` with ``--completions-url``: the pipeline's result dict, with the responses
+    generated by the server (:class:`~mem1_hf.remote_policy.RemotePolicy`) and the tokenizer of
+    ``--model``."""
+    from mem1_hf.loop import AgentLoop
+    from mem1_hf.remote_policy import load_tokenizer
+    from mem1_hf.task_env import as_task_env
+
+    task_env = as_task_env(env, loop.profile, loop.topk)
+    remote = completions.policy(load_tokenizer(model), loop.profile, policy.generation_config())
+    print(f"generating on {remote.url} (model {remote.model})", file=sys.stderr)
+    trajectory = AgentLoop(remote, task_env, loop).run([task_env.task(0, questions)])[0]
+    return trajectory.to_dict()
 
 
 def _clip(text: str | None, width: int) -> str:
@@ -332,10 +347,14 @@ def print_result(out: dict) -> None:
         )
         table.add_row(*(Text(cell) for cell in cells))  # model text is not rich markup ([HINT] etc.)
     console.print(table)
-    for question, answer in zip(out["questions"], out["answers"]):
-        console.print(
-            f"[bold]Q:[/bold] {escape(question)}\n[bold]A:[/bold] {escape(answer or '(no answer)')}"
-        )
+    golds = out.get("golds") or [None] * len(out["questions"])
+    matches = out.get("exact_match") or [None] * len(out["questions"])
+    for question, answer, gold, match in zip(out["questions"], out["answers"], golds, matches):
+        line = f"[bold]Q:[/bold] {escape(question)}\n[bold]A:[/bold] {escape(answer or '(no answer)')}"
+        if gold is not None:
+            verdict = "right" if match else "wrong"
+            line += f"\n[bold]gold:[/bold] {escape(' | '.join(gold))} ({verdict}: exact match {match:.0f})"
+        console.print(line)
     console.print(
         f"stop: {out['stop_reason']} · turns: {len(out['turns'])} · peak tokens: {out['peak_tokens']} · "
         f"dependency: {out['dependency']:.0f} · time: {out['time_s']:.1f} s"

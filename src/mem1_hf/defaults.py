@@ -20,8 +20,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from mem1_hf.agent_config import AGENT_CONFIG_NAME
 from mem1_hf.errors import Mem1InputError
@@ -179,11 +183,9 @@ def default_agent_path(family: str = "qa") -> Path:
     if _is_complete_checkpoint(out_dir) and stamp.is_file() and stamp.read_text().strip() == fingerprint:
         return out_dir
     base = default_model_path()
-    from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), str(adapter))
-    merged = model.merge_and_unload()
+    merged = merge_adapter(AutoModelForCausalLM.from_pretrained(base), adapter)
     tmp = Path(tempfile.mkdtemp(prefix=".merge-", dir=out_dir.parent))
     try:
         merged.save_pretrained(tmp)
@@ -219,3 +221,35 @@ def resolve_model_spec(spec: str | None, family: str = "qa") -> str:
     if spec == BASE_SPEC:
         return str(default_model_path())
     return spec
+
+
+@contextmanager
+def peft_quietly() -> Iterator[None]:
+    """Wrap peft calls (``PeftModel.from_pretrained``, ``get_peft_model``, TRL's trainers that call it)
+    so that they print no transformers deprecation warning.
+
+    peft reads ``model.is_gradient_checkpointing``, a property transformers 5 deprecated for
+    ``is_activation_checkpointing`` with a FutureWarning on every read. The read is inside peft,
+    so nothing of ours can use the new name; only that one message is silenced, only here.
+
+    Example:
+        >>> with peft_quietly():
+        ...     warnings.warn("`is_gradient_checkpointing` is deprecated and will be removed in v6.", FutureWarning)
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
+        )
+        yield
+
+
+def merge_adapter(model: Any, adapter: str | Path) -> Any:
+    """``model`` with the LoRA adapter at ``adapter`` merged in: plain modules, no peft at run time.
+
+    Example:
+        >>> merged = merge_adapter(AutoModelForCausalLM.from_pretrained(base), "adapters/x")  # doctest: +SKIP
+    """
+    from peft import PeftModel
+
+    with peft_quietly():
+        return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()

@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 
 from mem1_hf.agent_config import SETTING_NAMES
 from mem1_hf.efficiency import dependency, peak_tokens
-from mem1_hf.envs.base import DEFAULT_TOPK
 from mem1_hf.errors import Mem1InputError
 from mem1_hf.keep_rule import DEFAULT_TRUNCATE_TOKENS, MODES, KeepRule, Piece, Segment, gather, memory_span
 from mem1_hf.parsing import ParsedResponse, parse_response, split_answers
 from mem1_hf.policy import GenerationRequest, Policy, PolicyConfig
 from mem1_hf.prompts import DEFAULT_PROFILE, PROFILES, PromptProfile, encode_user_message, get_profile
+from mem1_hf.retrieval.base import DEFAULT_TOPK
 from mem1_hf.task_env import StepItem, Task, as_task_env
 
 __all__ = [

@@ -19,6 +19,7 @@ from mem1_hf.defaults import (
     DEFAULT_SPEC,
     default_adapter_path,
     default_model_path,
+    merge_adapter,
     resolve_model_spec,
 )
 from mem1_hf.errors import Mem1InputError
@@ -164,13 +165,9 @@ def load_model(
     try:
         base = offline_base_of(source)
         if base is not None:
-            from peft import PeftModel
-
             tokenizer = AutoTokenizer.from_pretrained(base)
-            adapted = PeftModel.from_pretrained(
-                AutoModelForCausalLM.from_pretrained(base, dtype=torch_dtype), source
-            )
-            loaded = adapted.merge_and_unload()  # plain modules: generation as fast as the base
+            # plain modules: generation as fast as the base
+            loaded = merge_adapter(AutoModelForCausalLM.from_pretrained(base, dtype=torch_dtype), source)
         else:
             tokenizer = AutoTokenizer.from_pretrained(source)
             loaded = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype)

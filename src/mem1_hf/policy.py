@@ -166,7 +166,7 @@ class ModelPolicy:
         if request.key not in self._prompt_kv:
             prefix = torch.tensor([request.prompt_ids[:-1]], device=self.model.device)
             with torch.no_grad():
-                cache = self.model(input_ids=prefix, use_cache=True).past_key_values
+                cache = self.model(input_ids=prefix, use_cache=True).cache
             self._prompt_kv[request.key] = [(layer.keys, layer.values) for layer in cache.layers]
         return self._prompt_kv[request.key]
 
@@ -217,7 +217,7 @@ class ModelPolicy:
             out = self.model.generate(
                 input_ids=ids,
                 attention_mask=mask,
-                past_key_values=past,
+                cache=past,  # transformers 5: `past_key_values` is deprecated here
                 generation_config=config,
                 stopping_criteria=StoppingCriteriaList([stops]),
                 logits_processor=LogitsProcessorList([bans]),

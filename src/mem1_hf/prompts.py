@@ -38,7 +38,7 @@ from typing import Any
 from mem1_hf.errors import Mem1InputError
 
 #: where the built-in profile files live (package data)
-PROFILE_DIR = Path(__file__).parent / "profiles"
+PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 QUESTION_SEPARATOR = "; "
 #: the built-in profiles of question answering; the first is the default everywhere
 QA_PROFILES = ("mem1-qa", "mem1-paper", "mem1-release", "search-r1")
@@ -190,11 +190,27 @@ _REQUIRED = ("name", "family", "state_tag", "action_tags", "final_tag", "instruc
 _TEMPLATES = ("instruction", "hint", "last_turn_hint", "observation", "invalid_observation")
 
 
+def _shipped_texts() -> dict[str, str]:
+    """The built-in profiles' YAML by name where their files are absent: in a model repository's
+    remote code (transformers copies only Python files, so ``remote_code.py`` writes them as the
+    module ``mem1_profile_texts`` beside the code)."""
+    try:
+        from .mem1_profile_texts import TEXTS  # type: ignore[import-not-found]  (remote code only)
+    except ImportError:
+        return {}
+    return TEXTS
+
+
+def _is_shipped_text(path: Path) -> bool:
+    return path.parent == PROFILE_DIR and not path.is_file() and path.stem in _shipped_texts()
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     import yaml
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = _shipped_texts()[path.stem] if _is_shipped_text(path) else path.read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
     except (OSError, UnicodeDecodeError) as err:
         raise Mem1InputError(f"cannot read prompt profile {path}: {err}") from None
     except yaml.YAMLError as err:
@@ -227,8 +243,9 @@ def _resolve_extends(data: dict[str, Any], path: Path, seen: tuple[Path, ...]) -
 
 def _profile_file(name_or_path: str, relative_to: Path | None = None) -> Path:
     builtin = PROFILE_DIR / f"{name_or_path}.yaml"
-    if "/" not in name_or_path and os.sep not in name_or_path and builtin.is_file():
-        return builtin
+    if "/" not in name_or_path and os.sep not in name_or_path:
+        if builtin.is_file() or name_or_path in _shipped_texts():
+            return builtin
     path = Path(name_or_path).expanduser()
     if relative_to is not None and not path.is_absolute():
         path = relative_to / path
@@ -258,7 +275,7 @@ def load_profile(path: str | os.PathLike) -> PromptProfile:
         'IS'
     """
     path = Path(path).expanduser().resolve()
-    if not path.is_file():
+    if not (path.is_file() or _is_shipped_text(path)):
         raise Mem1InputError(f"prompt profile file not found: {path}")
     data = _resolve_extends(_read_yaml(path), path, (path,))
     known = set(_FILE_KEYS) | {"questions"}
@@ -338,7 +355,7 @@ def _bad(text: Any) -> bool:
 
 def builtin_profile_names() -> tuple[str, ...]:
     """The names of the built-in profiles (files in ``mem1_hf/profiles/``), the default first."""
-    names = sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+    names = sorted({p.stem for p in PROFILE_DIR.glob("*.yaml")} | set(_shipped_texts()))
     return tuple(sorted(names, key=lambda n: (n != DEFAULT_PROFILE, n)))
 
 
@@ -412,4 +429,4 @@ def get_profile(profile: str | os.PathLike | PromptProfile) -> PromptProfile:
             f"prompt_profile must be a name, a file path or a PromptProfile, got {profile!r}"
         )
     path = _profile_file(os.fspath(profile))
-    return _load_cached(str(path), path.stat().st_mtime)
+    return _load_cached(str(path), path.stat().st_mtime if path.is_file() else 0.0)

@@ -38,8 +38,8 @@ def flat_name(module: str) -> str:
     """The file stem a ``mem1_hf`` module gets in a model repository.
 
     Example:
-        >>> flat_name("mem1_hf.envs.base")
-        'mem1_envs_base'
+        >>> flat_name("mem1_hf.retrieval.base")
+        'mem1_retrieval_base'
     """
     return "mem1_" + module.removeprefix(PACKAGE + ".").replace(".", "_")
 
@@ -173,6 +173,10 @@ def write_pipeline_code(out_dir: str | Path, entry: str = ENTRY_MODULE) -> list[
         text = _guard_lazy_imports(module, source, shipped)
         text = _FROM_IMPORT.sub(relative, text)
         text = _NAME_LITERAL.sub(by_name, text)  # importlib.import_module("mem1_hf.x") -> the shipped copy
+        if module == entry:
+            # the built-in prompt profiles are data files, which transformers does not copy: they
+            # travel as a module (mem1_hf.prompts reads it when its profiles/ folder is absent)
+            text += "\nfrom .mem1_profile_texts import TEXTS as _profile_texts  # noqa: E402,F401\n"
         if module == entry and named:
             # transformers copies only the files reached by `from .x import` lines: name them here
             text += "\n# modules the package imports by name, listed so transformers ships them too\n"
@@ -184,7 +188,23 @@ def write_pipeline_code(out_dir: str | Path, entry: str = ENTRY_MODULE) -> list[
         path = out_dir / f"{flat_name(module)}.py"
         path.write_text(header + text, encoding="utf-8")
         written.append(path)
+    written.append(_write_profile_texts(out_dir))
     return written
+
+
+def _write_profile_texts(out_dir: Path) -> Path:
+    """``mem1_profile_texts.py``: ``TEXTS = {name: the built-in profile's YAML}``."""
+    from mem1_hf.prompts import PROFILE_DIR
+
+    texts = {p.stem: p.read_text(encoding="utf-8") for p in sorted(PROFILE_DIR.glob("*.yaml"))}
+    path = out_dir / "mem1_profile_texts.py"
+    path.write_text(
+        "# The built-in prompt profiles of mem1-hf (src/mem1_hf/profiles/*.yaml), shipped as text for\n"
+        "# trust_remote_code loading; edit the package's files, not this copy.\n"
+        f"TEXTS = {texts!r}\n",
+        encoding="utf-8",
+    )
+    return path
 
 
 def custom_pipeline_entry(entry: str = ENTRY_MODULE, cls: str = ENTRY_CLASS) -> dict:

@@ -230,7 +230,8 @@ def families() -> dict[str, type[TaskEnvironment]]:
     """Every registered family by name (imports :data:`FAMILY_MODULES` on first use)."""
     for module in FAMILY_MODULES:
         importlib.import_module(module)
-    return dict(_FAMILIES)
+    # by name, not by registration: which family is imported first depends on the caller
+    return dict(sorted(_FAMILIES.items()))
 
 
 def get_family(name: str) -> type[TaskEnvironment]:
@@ -243,10 +244,11 @@ def get_family(name: str) -> type[TaskEnvironment]:
 
 def family_for(env: Any) -> type[TaskEnvironment]:
     """The family whose environment type ``env`` is."""
-    for family in families().values():
+    known = families().values()
+    for family in known:
         if isinstance(env, family.env_type):
             return family
-    names = ", ".join(f.env_type.__name__ for f in _FAMILIES.values())
+    names = ", ".join(f.env_type.__name__ for f in known)
     raise Mem1InputError(f"unsupported environment {type(env).__name__}; pass one of: {names}")
 
 
@@ -273,7 +275,7 @@ def as_task_env(env: Any, profile: str | PromptProfile, topk: int | None = None)
     if isinstance(env, TaskEnvironment):
         return env
     if callable(env) and not any(isinstance(env, f.env_type) for f in families().values()):
-        from mem1_hf.envs.base import FunctionSearchEnv  # a plain search function fn(queries, topk)
+        from mem1_hf.retrieval.base import FunctionSearchEnv  # a plain search function fn(queries, topk)
 
         env = FunctionSearchEnv(env)
     return family_for(env)(env, get_profile(profile), topk)

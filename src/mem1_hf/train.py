@@ -105,7 +105,7 @@ def build_env(script):
     from datasets import Dataset, concatenate_datasets
 
     if script.env == "webshop":
-        from mem1_hf.envs import WebShopEnv
+        from mem1_hf.families.webshop.env import WebShopEnv
 
         if not (script.products and script.attributes):
             raise Mem1InputError("--env webshop needs --products and --attributes")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -108,3 +109,24 @@ def check_parquet(paths: Iterable[str | Path]) -> None:
         except (pa.ArrowException, OSError) as err:
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
             raise Mem1InputError(f"{path}: not a readable parquet file ({first})") from err
+
+
+def check_output_file(path: str | Path, flag: str = "--out") -> Path:
+    """Refuse an output file path that is a directory or cannot be written, before any work.
+
+    Example:
+        >>> check_output_file("/", "--out")  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        mem1_hf.errors.Mem1InputError: --out / is a directory; give a file name
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise Mem1InputError(f"{flag} {path} is a directory; give a file name")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:  # write_corpus creates missing folders
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise Mem1InputError(f"{flag} {path}: cannot write into {parent}")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise Mem1InputError(f"{flag} {path}: the file is not writable")
+    return path

@@ -1,8 +1,8 @@
 """Turn-level trajectory datasets (``mem1 trajectories``): the rows SFT and RL train on.
 
 A policy (a family's scripted expert, or a model) runs tasks through the agent loop: composed
-QA tasks (the :class:`~mem1_hf.qa_expert.QAExpertPolicy`) or WebShop goals (``--env webshop``,
-the :class:`~mem1_hf.expert_policy.WebShopExpertPolicy`); every turn becomes one row: ``input_ids`` =
+QA tasks (the :class:`~mem1_hf.families.qa.expert.QAExpertPolicy`) or WebShop goals (``--env webshop``,
+the :class:`~mem1_hf.families.webshop.expert_policy.WebShopExpertPolicy`); every turn becomes one row: ``input_ids`` =
 the turn's input ids + its output ids exactly as the loop saw and produced them (token in,
 token out: nothing is decoded and re-tokenized), ``completion_mask`` = 0 on the input and 1
 on the output, plus readable text, the task id, the turn, the objective count, and the task's
@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mem1_hf.data.run_log import RunLog, load_records
 from mem1_hf.errors import Mem1InputError
 from mem1_hf.loop import Trajectory, agent_setting_defaults
 
@@ -123,19 +123,7 @@ def features():
     )
 
 
-# ----------------------------------------------------------------------------- resume log
-
-
-def load_task_log(path: Path) -> list[dict[str, Any]]:
-    """Finished tasks of ``tasks.jsonl`` (a truncated last line from a crash is cut off)."""
-    if not path.is_file():
-        return []
-    data = path.read_bytes()
-    complete = data[: data.rfind(b"\n") + 1]
-    if len(complete) != len(data):
-        with open(path, "r+b") as handle:
-            handle.truncate(len(complete))
-    return [json.loads(line) for line in complete.decode("utf-8").splitlines() if line.strip()]
+# ----------------------------------------------------------------------------- resuming
 
 
 def check_settings(out: Path, settings: dict[str, Any]) -> None:
@@ -371,7 +359,7 @@ def run(args: argparse.Namespace, model=None, tokenizer=None) -> dict[str, Any]:
         settings.update(prompt_profile=args.prompt_profile)
     check_settings(out, settings)
     log = out / TASKS_FILE
-    done_tasks = load_task_log(log)
+    done_tasks = load_records(log)
     done = {(t["n_objectives"], t["task_id"]) for t in done_tasks}
 
     model, tokenizer = _load_policy_model(args, model, tokenizer)
@@ -379,7 +367,7 @@ def run(args: argparse.Namespace, model=None, tokenizer=None) -> dict[str, Any]:
     env = retrieval_env(corpora, corpus=args.corpus, index=args.index)
     pending = {n: [r for r in rows if (n, r["task_id"]) not in done] for n, rows in rows_by_n.items()}
     bar = tqdm(total=sum(len(v) for v in pending.values()), desc="trajectories", unit="task", disable=None)
-    with open(log, "a", encoding="utf-8") as handle, bar:
+    with RunLog(log) as run_log, bar:
         for n, rows in pending.items():
             if not rows:
                 continue
@@ -407,16 +395,14 @@ def run(args: argparse.Namespace, model=None, tokenizer=None) -> dict[str, Any]:
                     "answered": trajectory.stop_reason == "answered",
                     "rows": task_rows,
                 }
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
+                run_log.append(record)
                 bar.update(1)
 
             tasks = [Task.from_row(r) for r in rows]
             AgentLoop(policy, env, config).run(tasks, on_finish=write)
     settings["command"] = getattr(args, "command_line", None) or command_of(args)
     wanted = {(n, r["task_id"]) for n, rows in rows_by_n.items() for r in rows}
-    finished = [t for t in load_task_log(log) if (t["n_objectives"], t["task_id"]) in wanted]
+    finished = [t for t in load_records(log) if (t["n_objectives"], t["task_id"]) in wanted]
     return write_dataset(out, finished, settings)
 
 
@@ -466,8 +452,8 @@ def run_webshop(args: argparse.Namespace, model=None, tokenizer=None) -> dict[st
     """
     from tqdm.auto import tqdm
 
-    from mem1_hf.envs.webshop.play import env_from_args
-    from mem1_hf.families.webshop import SPLITS, WebShopTaskEnv, _fingerprint
+    from mem1_hf.families.webshop.play import env_from_args
+    from mem1_hf.families.webshop.task_env import SPLITS, WebShopTaskEnv, _fingerprint
     from mem1_hf.loop import AgentLoop, LoopConfig, Task
     from mem1_hf.prompts import get_profile
 
@@ -496,7 +482,7 @@ def run_webshop(args: argparse.Namespace, model=None, tokenizer=None) -> dict[st
     }
     check_settings(out, settings)
     log = out / TASKS_FILE
-    done = {t["task_id"] for t in load_task_log(log)}
+    done = {t["task_id"] for t in load_records(log)}
     model, tokenizer = _load_policy_model(args, model, tokenizer)
     settings["tokenizer"] = str(args.model or "SmolLM2-135M-Instruct")
     config = LoopConfig(
@@ -513,7 +499,7 @@ def run_webshop(args: argparse.Namespace, model=None, tokenizer=None) -> dict[st
         policy = _policy(args, model, tokenizer, {}, config)
     pending = [g for g in goals if g.goal_id not in done]
     bar = tqdm(total=len(pending), desc="trajectories", unit="goal", disable=None)
-    with open(log, "a", encoding="utf-8") as handle, bar:
+    with RunLog(log) as run_log, bar:
 
         def write(trajectory: Trajectory) -> None:
             reward = float(trajectory.reward or 0.0)
@@ -528,16 +514,14 @@ def run_webshop(args: argparse.Namespace, model=None, tokenizer=None) -> dict[st
                 "answered": trajectory.stop_reason == "bought",
                 "rows": task_rows,
             }
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+            run_log.append(record)
             bar.update(1)
 
         if pending:
             AgentLoop(policy, task_env, config).run([Task.from_row(g) for g in pending], on_finish=write)
     settings["command"] = getattr(args, "command_line", None) or command_of(args)
     wanted = {g.goal_id for g in goals}
-    finished = [t for t in load_task_log(log) if t["task_id"] in wanted]
+    finished = [t for t in load_records(log) if t["task_id"] in wanted]
     return write_dataset(out, finished, settings)
 
 
@@ -585,7 +569,7 @@ def resolve_agent_settings(args: argparse.Namespace) -> str:
 
 def _policy(args: argparse.Namespace, model, tokenizer, golds: dict, config):
     if args.policy == "expert":
-        from mem1_hf.qa_expert import QAExpertPolicy
+        from mem1_hf.families.qa.expert import QAExpertPolicy
 
         return QAExpertPolicy(
             tokenizer,
@@ -749,7 +733,7 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
     retrieval.add_argument("--corpus", help="corpus JSONL (default: the data's corpus.jsonl)")
     retrieval.add_argument("--index", help="index directory from `mem1 index`")
     shop = p.add_argument_group("WebShop (--env webshop)")
-    from mem1_hf.envs.webshop.play import ATTRIBUTES_VAR, PRODUCTS_VAR, QUERY_MAP_VAR, add_reward_args
+    from mem1_hf.families.webshop.play import ATTRIBUTES_VAR, PRODUCTS_VAR, QUERY_MAP_VAR, add_reward_args
 
     shop.add_argument("--products", default=None, help=f"product file (default: ${PRODUCTS_VAR})")
     shop.add_argument("--attributes", default=None, help=f"attribute file (default: ${ATTRIBUTES_VAR})")

@@ -260,11 +260,11 @@ def build_app(runner: DemoRunner, examples: Sequence[dict[str, Any]] = ()) -> gr
 
 def serve(app: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, **launch_kwargs: Any) -> Any:
     """Queue and launch ``app`` with every request bounded (:data:`MAX_REQUEST_BYTES`,
-    :data:`READ_TIMEOUT_S`; the retrieval server's :class:`~mem1_hf.envs.retrieval_server.RequestGuard`);
+    :data:`READ_TIMEOUT_S`; the retrieval server's :class:`~mem1_hf.retrieval.server.RequestGuard`);
     ``launch_kwargs`` go to ``gr.Blocks.launch`` (``share``, ``prevent_thread_lock``, ``quiet``)."""
     from starlette.middleware import Middleware
 
-    from mem1_hf.envs.retrieval_server import RequestGuard
+    from mem1_hf.retrieval.server import RequestGuard
 
     guard = Middleware(RequestGuard, max_bytes=MAX_REQUEST_BYTES, read_timeout=READ_TIMEOUT_S)
     app.queue(default_concurrency_limit=1, max_size=MAX_QUEUE)

@@ -99,7 +99,7 @@ def demo_corpus(corpus: str | Path | None = None):
 
 def demo_env(corpus: str | Path | None = None):
     """A BM25 environment over :func:`demo_corpus`."""
-    from mem1_hf.envs import LocalRetrievalEnv
+    from mem1_hf.retrieval.local import LocalRetrievalEnv
 
     return LocalRetrievalEnv.from_corpus(demo_corpus(corpus), retriever="bm25")
 

@@ -106,7 +106,7 @@ def space_files(model: str | None = None, datasets: Sequence[str] = ()) -> dict[
     """The text of ``app.py``, ``requirements.txt`` and ``README.md`` for a Space running ``model``."""
     import yaml
 
-    from mem1_hf.hub import DEFAULT_BASE_HUB_ID
+    from mem1_hf.defaults import DEFAULT_BASE_HUB_ID
 
     hub_model = model if model and not Path(model).expanduser().exists() else DEFAULT_BASE_HUB_ID
     header = {

@@ -1,10 +1,12 @@
-"""Environments the MEM1 agent acts in.
+"""Environments the MEM1 agent acts in, by their public names (each lives with what it serves).
 
-* search environments (:class:`SearchEnvironment`): :class:`LocalRetrievalEnv` (a corpus with
-  a BM25 or dense index from :mod:`mem1_hf.envs.retrieval`), :class:`RemoteRetrievalEnv` (any
-  Search-R1 / MEM1 retrieval server, e.g. :mod:`mem1_hf.envs.retrieval_server`) and
-  :class:`WebSearchEnv` (Serper); their HTTP retries live in :mod:`mem1_hf.envs.http`;
-* :class:`WebShopEnv` (:mod:`mem1_hf.envs.webshop`), the WebShop text shop.
+* search environments (:class:`SearchEnvironment`), in :mod:`mem1_hf.retrieval`:
+  :class:`LocalRetrievalEnv` (a corpus with a BM25 or dense index), :class:`RemoteRetrievalEnv`
+  (any Search-R1 / MEM1 retrieval server, e.g. :mod:`mem1_hf.retrieval.server`) and
+  :class:`WebSearchEnv` (Serper);
+* :class:`WebShopEnv`, the WebShop text shop, in :mod:`mem1_hf.families.webshop`.
+
+Library code imports from those packages; this module only gathers the names users import.
 
 Example:
     >>> from mem1_hf.envs import LocalRetrievalEnv
@@ -15,12 +17,13 @@ Example:
 from __future__ import annotations
 
 from mem1_hf.data.documents import Document, render_docs
-from mem1_hf.envs.base import SearchEnvironment
-from mem1_hf.envs.local_retrieval import LocalRetrievalEnv
-from mem1_hf.envs.remote import RemoteRetrievalEnv
-from mem1_hf.envs.retrieval import BM25Retriever, DenseRetriever, default_embedder_path
-from mem1_hf.envs.web_search import WebSearchEnv
-from mem1_hf.envs.webshop import WebShopEnv
+from mem1_hf.families.webshop.env import WebShopEnv
+from mem1_hf.retrieval.base import SearchEnvironment
+from mem1_hf.retrieval.bm25 import BM25Retriever
+from mem1_hf.retrieval.client import RemoteRetrievalEnv
+from mem1_hf.retrieval.dense import DenseRetriever, default_embedder_path
+from mem1_hf.retrieval.local import LocalRetrievalEnv
+from mem1_hf.retrieval.web_search import WebSearchEnv
 
 __all__ = [
     "BM25Retriever",

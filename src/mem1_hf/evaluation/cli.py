@@ -35,16 +35,17 @@ from typing import Any
 
 from mem1_hf.agent_config import SETTING_NAMES, AgentConfig
 from mem1_hf.data.compose import DEFAULT_TEST_FRACTION
-from mem1_hf.envs.local_retrieval import RetrievalConfig
-from mem1_hf.envs.webshop.reward import RewardConfig
+from mem1_hf.data.fingerprint import run_lock
 from mem1_hf.errors import Mem1InputError
-from mem1_hf.evaluation.fingerprint import run_lock
 from mem1_hf.evaluation.report import build_summary, render_table, write_report
 from mem1_hf.evaluation.runner import TRAJECTORIES, EvalJob, PolicyFactory, check_settings, run_jobs
+from mem1_hf.families.webshop.reward import RewardConfig
 from mem1_hf.keep_rule import MODES
 from mem1_hf.loop import LoopConfig
 from mem1_hf.model_loading import ModelConfig
 from mem1_hf.policy import PolicyConfig
+from mem1_hf.remote_policy import CompletionsConfig
+from mem1_hf.retrieval.local import RetrievalConfig
 from mem1_hf.scoring import ScoringConfig
 from mem1_hf.settings import from_args, same_as
 from mem1_hf.task_env import get_family
@@ -54,7 +55,7 @@ from mem1_hf.task_env import get_family
 class EvalConfig:
     """The settings of ``mem1 eval`` that are its own (with :class:`~mem1_hf.policy.PolicyConfig`,
     :class:`~mem1_hf.model_loading.ModelConfig` and
-    :class:`~mem1_hf.envs.local_retrieval.RetrievalConfig` they make its flags)."""
+    :class:`~mem1_hf.retrieval.local.RetrievalConfig` they make its flags)."""
 
     out: str = field(metadata={"help": "run directory (resumed if it exists)"})
     env: str = field(default="qa", metadata={"help": "task family: qa or webshop"})
@@ -112,7 +113,15 @@ class EvalConfig:
 
 
 #: the dataclasses whose fields are ``mem1 eval``'s flags
-EVAL_CONFIGS = (EvalConfig, PolicyConfig, ModelConfig, RetrievalConfig, ScoringConfig, RewardConfig)
+EVAL_CONFIGS = (
+    EvalConfig,
+    PolicyConfig,
+    ModelConfig,
+    RetrievalConfig,
+    ScoringConfig,
+    RewardConfig,
+    CompletionsConfig,
+)
 
 
 @dataclass
@@ -128,6 +137,8 @@ class EvalPlan:
     generation: PolicyConfig
     #: the settings taken from the model's agent_config.json (printed once by ``mem1 eval``)
     from_checkpoint: str = ""
+    #: ``--completions-url``: the model generates on that server (only its tokenizer loads here)
+    completions: CompletionsConfig = field(default_factory=CompletionsConfig)
 
 
 def parse_objectives(text: str) -> list[int]:
@@ -191,6 +202,9 @@ def build_plan(args: argparse.Namespace) -> EvalPlan:
     family.turn_budget(1, config.max_turns)  # validates --max-turns
     if config.policy == "expert" and not family.has_expert:
         raise Mem1InputError(f"--policy expert: the {family.name} family has no scripted expert")
+    completions = from_args(CompletionsConfig, args)
+    if completions.completions_url and not uses_model:
+        raise Mem1InputError("--completions-url generates for --policy model; the expert needs no server")
     # only a missing --modes means the family's modes: `--modes ""` is a mistake, not "all"
     modes = parse_modes(",".join(family.modes) if config.modes is None else config.modes)
     profile = config.prompt_profile or family.profiles[0]
@@ -239,6 +253,7 @@ def build_plan(args: argparse.Namespace) -> EvalPlan:
         model,
         generation,
         checkpoint.describe(given),
+        completions,
     )
 
 
@@ -264,6 +279,12 @@ def _policy_factory(plan: EvalPlan, model: Any, tokenizer: Any) -> PolicyFactory
 
             tokenizer = AutoTokenizer.from_pretrained(tokenizer_source(plan.model.model))
         return lambda task_env, config: task_env.expert_policy(tokenizer, config.max_turns)
+    if plan.completions.completions_url:  # a generation server answers; only the tokenizer loads here
+        from mem1_hf.remote_policy import load_tokenizer
+
+        tokenizer = tokenizer if tokenizer is not None else load_tokenizer(plan.model.model)
+        generation = plan.generation.generation_config()
+        return lambda task_env, config: plan.completions.policy(tokenizer, config.profile, generation)
     from mem1_hf.policy import ModelPolicy
 
     if model is None:

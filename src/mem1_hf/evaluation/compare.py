@@ -246,7 +246,7 @@ def run(argv: Sequence[str]) -> None:
     args = build_parser().parse_args(argv)
     out = None
     if args.out:
-        from mem1_hf.cli import check_output_file
+        from mem1_hf.data.files import check_output_file
 
         out = check_output_file(args.out)
     result = compare_runs(

@@ -1,10 +1,10 @@
 """Run evaluation jobs through the agent loop, appending each finished task to a JSONL file.
 
 A job is one (objective count, mode) cell of the paper's table: its tasks and loop config.
-Every finished task is written at once (one JSON line, flushed), so an interrupted run loses
-at most the tasks that were still running; :func:`run_jobs` skips every
-``(objectives, mode, task_id)`` already in the file (:func:`run_key`) and drops a truncated
-last line left by a crash. Scores come from the job's task family
+Every finished task is written at once (one JSON line, synced: :class:`~mem1_hf.data.run_log.RunLog`),
+so an interrupted run loses at most the tasks that were still running; :func:`run_jobs` skips
+every ``(objectives, mode, task_id)`` already in the file (:func:`run_key`) and drops a
+truncated last line left by a crash. Scores come from the job's task family
 (:meth:`~mem1_hf.task_env.TaskEnvironment.score`); nothing here depends on the family.
 
 Example:
@@ -15,13 +15,12 @@ Example:
 from __future__ import annotations
 
 import json
-import os
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mem1_hf.data.run_log import RunLog, load_records
 from mem1_hf.errors import Mem1InputError
 from mem1_hf.loop import AgentLoop, LoopConfig, Task, Trajectory
 from mem1_hf.policy import Policy
@@ -65,36 +64,6 @@ class EvalJob:
         return [(self.objectives, self.mode, t.id) for t in self.tasks]
 
 
-def load_records(path: str | Path, repair: bool = True) -> list[dict[str, Any]]:
-    """The finished-task records of a trajectories file (``[]`` if it does not exist).
-
-    A last line without its newline (a crash mid-write) is dropped and, with ``repair``, cut
-    from the file so that new records append cleanly; that task simply runs again.
-
-    Example:
-        >>> load_records("/nonexistent/trajectories.jsonl")
-        []
-    """
-    path = Path(path)
-    if not path.is_file():
-        return []
-    data = path.read_bytes()
-    complete = data[: data.rfind(b"\n") + 1]  # everything up to the last full line
-    if repair and len(complete) != len(data):
-        with open(path, "r+b") as handle:
-            handle.truncate(len(complete))
-    records = []
-    for number, line in enumerate(complete.decode("utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            # only a hand edit gets here: skip the line, the task reruns and is appended again
-            warnings.warn(f"{path}:{number}: not JSON, skipped", stacklevel=2)
-    return records
-
-
 #: what a changed fingerprint key means, for the refusal message
 SETTING_HINTS = {
     "corpus_sha256": "the passages of --corpus / --index",
@@ -113,7 +82,7 @@ def check_settings(out_dir: Path, settings: dict[str, Any]) -> None:
     Mixing tasks run with different models, budgets, corpora or questions in one directory
     would make the table meaningless, so a mismatch is a user error naming each setting.
     """
-    from mem1_hf.evaluation.fingerprint import short_hash
+    from mem1_hf.data.fingerprint import short_hash
 
     path = out_dir / SETTINGS
     if path.is_file():
@@ -181,7 +150,7 @@ def run_jobs(
     bar = tqdm(
         total=total, desc="evaluating", unit="task", disable=None if progress is None else not progress
     )
-    with open(path, "a", encoding="utf-8") as handle, bar:
+    with RunLog(path) as log, bar:
         for job, tasks in pending:
             if not tasks:
                 continue
@@ -192,9 +161,7 @@ def run_jobs(
                 trajectory: Trajectory, job: EvalJob = job, task_env: TaskEnvironment = task_env
             ) -> None:
                 record = trajectory_record(trajectory, job, task_env)
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())  # on disk before we move on: a crash loses nothing
+                log.append(record)  # on disk before we move on: a crash loses nothing
                 bar.update(1)
                 if on_record is not None:
                     on_record(record)

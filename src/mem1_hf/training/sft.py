@@ -37,6 +37,7 @@ from typing import Any
 import torch
 from trl import SFTConfig, SFTTrainer
 
+from mem1_hf.defaults import peft_quietly
 from mem1_hf.errors import Mem1InputError
 from mem1_hf.settings import read_yaml_config
 from mem1_hf.training.forward import action_logprobs
@@ -65,10 +66,21 @@ class QASFTConfig(SFTConfig):
 
     data: str | None = field(
         default=None,
-        metadata={"help": "trajectory dataset: a `mem1 trajectories` folder, a parquet file or a Hub id"},
+        metadata={
+            "help": "trajectory dataset: a `mem1 trajectories` folder, a parquet file or a Hub id; several "
+            "joined with commas are trained on together"
+        },
     )
     data_split: str = field(default="train", metadata={"help": "split of --data to train on"})
     max_rows: int | None = field(default=None, metadata={"help": "train on N rows sampled with `seed`"})
+    min_reward: float | None = field(
+        default=None,
+        metadata={
+            "help": "train only on rows whose task reward (the `reward` column: EM mean or WebShop's "
+            "reward) is at least this: rejection-sampling fine-tuning on a model's own successful "
+            "trajectories (`mem1 trajectories --policy model --do-sample`), mixed with expert rows"
+        },
+    )
     max_tasks: int | None = field(
         default=None,
         metadata={
@@ -212,36 +224,63 @@ def parse_config(argv: list[str]) -> QASFTConfig:
 # ----------------------------------------------------------------------------- data, trainer, run
 
 
-def load_rows(config: QASFTConfig):
-    """The training rows (``input_ids`` + ``completion_mask`` only) of ``config.data``."""
+def _load_one(source: str, split: str):
+    """The rows of one ``--data`` source: a trajectory folder, a parquet file or a Hub id."""
     import datasets
 
     from mem1_hf.data.files import check_parquet
 
-    path = Path(config.data).expanduser()
+    path = Path(source).expanduser()
     try:
         if path.is_dir():
             # read the folder's parquet files directly: load_dataset(folder) may serve a stale cache
             # of an earlier dataset written to the same folder
-            files = sorted((path / "data").glob(f"{config.data_split}*.parquet")) or sorted(
-                path.glob(f"{config.data_split}*.parquet")
+            files = sorted((path / "data").glob(f"{split}*.parquet")) or sorted(
+                path.glob(f"{split}*.parquet")
             )
             if not files:
-                raise Mem1InputError(
-                    f"{path}: no {config.data_split} parquet files (use `mem1 trajectories`)"
-                )
+                raise Mem1InputError(f"{path}: no {split} parquet files (use `mem1 trajectories`)")
             check_parquet(files)  # a corrupt file: one line, before datasets logs its own errors
-            rows = datasets.load_dataset("parquet", data_files=[str(f) for f in files], split="train")
-        elif path.is_file():
+            return datasets.load_dataset("parquet", data_files=[str(f) for f in files], split="train")
+        if path.is_file():
             check_parquet([path])
-            rows = datasets.load_dataset("parquet", data_files=str(path), split="train")
-        else:
-            rows = datasets.load_dataset(config.data, split=config.data_split)
+            return datasets.load_dataset("parquet", data_files=str(path), split="train")
+        return datasets.load_dataset(source, split=split)
     except Mem1InputError:
         raise
     except Exception as err:  # datasets raises many types; the user needs one line
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise Mem1InputError(f"cannot load training data {config.data!r}: {first}") from err
+        raise Mem1InputError(f"cannot load training data {source!r}: {first}") from err
+
+
+def load_rows(config: QASFTConfig):
+    """The training rows (``input_ids`` + ``completion_mask`` only) of ``config.data``: one source,
+    or several joined with commas (e.g. expert rows and a model's own sampled rows, for
+    rejection-sampling fine-tuning with ``min_reward``)."""
+    import datasets
+
+    sources = [s.strip() for s in str(config.data).split(",") if s.strip()]
+    parts = [_load_one(source, config.data_split) for source in sources]
+    if len(parts) > 1:
+        shared = [c for c in parts[0].column_names if all(c in p.column_names for p in parts)]
+        parts = [p.select_columns(shared) for p in parts]
+        try:  # the first source's types (e.g. a reward column written as float64 by another tool)
+            parts = [p if p.features == parts[0].features else p.cast(parts[0].features) for p in parts]
+            rows = datasets.concatenate_datasets(parts)
+        except (ValueError, TypeError) as err:  # the sources' column types cannot agree
+            raise Mem1InputError(f"cannot train on {config.data} together: {err}") from err
+    else:
+        rows = parts[0]
+    if config.min_reward is not None:
+        if "reward" not in rows.column_names:
+            raise Mem1InputError(f"{config.data}: min_reward needs a reward column (use `mem1 trajectories`)")
+        rows = rows.filter(
+            lambda r: [x is not None and x >= config.min_reward for x in r],
+            input_columns="reward",
+            batched=True,
+        )
+        if len(rows) == 0:
+            raise Mem1InputError(f"{config.data}: no row has reward >= {config.min_reward}")
     missing = [c for c in TRAIN_COLUMNS if c not in rows.column_names]
     if missing:
         raise Mem1InputError(
@@ -443,21 +482,23 @@ def build_trainer(config: QASFTConfig, model=None, tokenizer=None, rows=None):
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         # dense SDPA computes every block against every other block and masks it away: skip that
         use_block_sparse_attention(model)
-        return PackedSFTTrainer(
+        with peft_quietly():  # TRL wraps the model with peft
+            return PackedSFTTrainer(
+                model=model,
+                args=config,
+                train_dataset=packed,
+                data_collator=PackedCollator(pad_id, next(model.parameters()).dtype),
+                processing_class=tokenizer,
+                peft_config=config.lora_config(),
+            )
+    with peft_quietly():
+        return SFTTrainer(
             model=model,
             args=config,
-            train_dataset=packed,
-            data_collator=PackedCollator(pad_id, next(model.parameters()).dtype),
+            train_dataset=rows,
             processing_class=tokenizer,
             peft_config=config.lora_config(),
         )
-    return SFTTrainer(
-        model=model,
-        args=config,
-        train_dataset=rows,
-        processing_class=tokenizer,
-        peft_config=config.lora_config(),
-    )
 
 
 def row_count(dataset) -> int:

@@ -50,6 +50,7 @@ from trl.models.utils import unwrap_model_for_generation
 from trl.trainer.utils import disable_dropout_in_model
 
 from mem1_hf.agent_config import AgentConfig
+from mem1_hf.defaults import peft_quietly
 from mem1_hf.errors import Mem1InputError
 from mem1_hf.task_env import Task, as_task_env
 from mem1_hf.training.advantages import gae, grpo_advantages, token_rewards, whiten
@@ -164,7 +165,8 @@ class MEM1PPOTrainer(PPOTrainer):
                     "pass either a peft model or a peft_config, not both (merge an SFT adapter first, or "
                     "pass the SFT adapter's model without peft_config to keep training it)"
                 )
-            model = get_peft_model(model, peft_config)
+            with peft_quietly():
+                model = get_peft_model(model, peft_config)
         self.is_peft_model = _is_peft(model)
         self.model_adapter_name = args.model_adapter_name
         self.ref_adapter_name = args.ref_adapter_name
@@ -346,10 +348,14 @@ class MEM1PPOTrainer(PPOTrainer):
     def _rollout(self, indices: list[int]):
         args = self.args
         repeated = [self.tasks[i] for i in indices for _ in range(args.num_generations)]
-        # unwrap DDP, and gather ZeRO-3 / FSDP shards for generation (TRL's helper)
-        with unwrap_model_for_generation(
-            self.policy, self.accelerator, gather_deepspeed3_params=args.ds3_gather_for_generation
-        ) as unwrapped:
+        # unwrap DDP, and gather ZeRO-3 / FSDP shards for generation (TRL's helper; it reads peft's
+        # deprecated `is_gradient_checkpointing`, hence peft_quietly)
+        with (
+            peft_quietly(),
+            unwrap_model_for_generation(
+                self.policy, self.accelerator, gather_deepspeed3_params=args.ds3_gather_for_generation
+            ) as unwrapped,
+        ):
             unwrapped.eval()
             with self._autocast():
                 trajectories = rollout(unwrapped, self.processing_class, self.task_env, repeated, args)

@@ -27,10 +27,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from mem1_hf.envs.webshop.catalog import Catalog, load_catalog, read_json
-from mem1_hf.envs.webshop.engine import PRODUCT_WINDOW, SearchEngine, results_page
-from mem1_hf.envs.webshop.goals import Goal, GoalSet, build_goals
-from mem1_hf.envs.webshop.pages import (
+from mem1_hf.errors import Mem1InputError
+from mem1_hf.families.webshop.catalog import Catalog, load_catalog, read_json
+from mem1_hf.families.webshop.engine import PRODUCT_WINDOW, SearchEngine, results_page
+from mem1_hf.families.webshop.goals import Goal, GoalSet, build_goals
+from mem1_hf.families.webshop.pages import (
     BACK_TO_SEARCH,
     BUY_NOW,
     NEXT_PAGE,
@@ -43,14 +44,13 @@ from mem1_hf.envs.webshop.pages import (
     render_search_page,
     render_sub_page,
 )
-from mem1_hf.envs.webshop.reward import (
+from mem1_hf.families.webshop.reward import (
     NOUN_BACKENDS,
     REWARD_VARIANTS,
     Reward,
     get_reward,
     title_nouns_backend,
 )
-from mem1_hf.errors import Mem1InputError
 
 _ACTION = re.compile(r"^\s*(search|click)\s*\[(.*)\]\s*$", re.IGNORECASE | re.DOTALL)
 
@@ -260,7 +260,7 @@ class WebShopEnv:
 
     Build with :meth:`from_files`; ``reset(goal_id)`` returns an independent session.
     ``reward_variant`` and ``title_nouns`` choose how a purchase is scored (see
-    :mod:`mem1_hf.envs.webshop.reward`; the defaults reproduce WebShop's published reward).
+    :mod:`mem1_hf.families.webshop.reward`; the defaults reproduce WebShop's published reward).
     """
 
     def __init__(

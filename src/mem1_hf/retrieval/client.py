@@ -7,7 +7,7 @@ The server answers ``POST {url}/retrieve`` with ``{"queries": [...], "topk": k,
 several machines can share one index.
 
 Example:
-    >>> from mem1_hf.envs import RemoteRetrievalEnv
+    >>> from mem1_hf.retrieval import RemoteRetrievalEnv
     >>> env = RemoteRetrievalEnv("http://127.0.0.1:8013", topk=3)  # doctest: +SKIP
     >>> print(env.search_text(["who wrote Hamlet"])[0])  # doctest: +SKIP
     Doc 1(Title: "Hamlet") The Tragedy of Hamlet, Prince of Denmark ...
@@ -23,15 +23,15 @@ from typing import Any
 import requests
 
 from mem1_hf.data.documents import Document
-from mem1_hf.envs.base import DEFAULT_TOPK, SearchEnvironment
-from mem1_hf.envs.http import RetriesExhausted, post_with_retries, thread_session
 from mem1_hf.errors import Mem1EnvironmentError, Mem1InputError
-
-#: the port of ``mem1 serve-retriever`` (and of Search-R1's retrieval server examples)
-DEFAULT_PORT = 8013
-#: ``mem1 serve-retriever``'s default bounds per request; the client splits larger batches
-MAX_QUERIES_PER_REQUEST = 4096
-MAX_DOCUMENTS_PER_REQUEST = 16384
+from mem1_hf.retrieval.base import DEFAULT_TOPK, SearchEnvironment
+from mem1_hf.retrieval.http import RetriesExhausted, post_with_retries, thread_session
+from mem1_hf.retrieval.protocol import (
+    DEFAULT_PORT,
+    MAX_DOCUMENTS_PER_REQUEST,
+    MAX_QUERIES_PER_REQUEST,
+    TOKEN_ENV,
+)
 
 
 class RetrievalServerError(Mem1EnvironmentError):
@@ -92,8 +92,6 @@ class RemoteRetrievalEnv(SearchEnvironment):
         token: str | None = None,
         max_documents: int = MAX_DOCUMENTS_PER_REQUEST,
     ) -> None:
-        from mem1_hf.envs.retrieval_server import TOKEN_ENV
-
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise Mem1InputError(f"retrieval server url must start with http:// or https://, got {url!r}")
         if isinstance(topk, bool) or not isinstance(topk, int) or topk < 1:

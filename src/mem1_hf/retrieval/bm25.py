@@ -11,7 +11,7 @@ Only passages with a positive score are returned (as Lucene and Search-R1 do): a
 whose words is in the corpus gets ``[]`` rather than arbitrary passages.
 
 Example:
-    >>> from mem1_hf.envs.retrieval.bm25 import BM25Retriever
+    >>> from mem1_hf.retrieval.bm25 import BM25Retriever
     >>> bm25 = BM25Retriever(["Paris is in France.", "Berlin is in Germany."])
     >>> [index for index, _ in bm25.search(["capital of Germany berlin"], topk=1)[0]]
     [1]

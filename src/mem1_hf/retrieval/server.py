@@ -5,7 +5,7 @@
 ``return_scores``: ``{"result": [[{"id", "contents"}, ...], ...]}``), exactly like Search-R1's
 ``retrieval_server.py``; ``GET /health`` says what is served. Each request is one batched
 ``env.search`` call, so training ranks on several machines share one index, and clients of
-Search-R1 / MEM1 servers (or :class:`~mem1_hf.envs.RemoteRetrievalEnv`) work unchanged.
+Search-R1 / MEM1 servers (or :class:`~mem1_hf.retrieval.RemoteRetrievalEnv`) work unchanged.
 
 Every request is bounded (:class:`Limits`): ``topk`` at most 100, a query at most 4,096
 characters, at most 4,096 queries, 16,384 documents (queries × topk), an answer of about 32 MiB
@@ -21,7 +21,7 @@ Example:
     $ curl -s localhost:8013/retrieve -H 'content-type: application/json' \\
         -d '{"queries": ["who wrote Hamlet"], "topk": 3, "return_scores": true}'
 
-    >>> from mem1_hf.envs.retrieval_server import create_app  # doctest: +SKIP
+    >>> from mem1_hf.retrieval.server import create_app  # doctest: +SKIP
     >>> app = create_app(LocalRetrievalEnv.load("nq-index"))  # doctest: +SKIP
     >>> uvicorn.Server(server_config(app, "127.0.0.1", 8013)).run()  # doctest: +SKIP
 """
@@ -43,16 +43,18 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from mem1_hf.envs.base import DEFAULT_TOPK, SearchEnvironment
-from mem1_hf.envs.remote import DEFAULT_PORT, MAX_DOCUMENTS_PER_REQUEST, MAX_QUERIES_PER_REQUEST
 from mem1_hf.errors import Mem1EnvironmentError, Mem1InputError
+from mem1_hf.retrieval.base import DEFAULT_TOPK, SearchEnvironment
+from mem1_hf.retrieval.protocol import (
+    DEFAULT_PORT,
+    MAX_DOCUMENTS_PER_REQUEST,
+    MAX_QUERIES_PER_REQUEST,
+    TOKEN_ENV,
+)
 
 if TYPE_CHECKING:  # fastapi loads only when a server is built: `mem1 --help` stays fast
     import uvicorn
     from fastapi import FastAPI
-
-#: the bearer token a server requires and a client sends, when set
-TOKEN_ENV = "MEM1_RETRIEVER_TOKEN"
 
 
 @dataclass(frozen=True)
@@ -412,7 +414,7 @@ def _check_port_free(host: str, port: int) -> None:
 def _cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
-    from mem1_hf.envs.local_retrieval import LocalRetrievalEnv
+    from mem1_hf.retrieval.local import LocalRetrievalEnv
 
     limits = Limits(
         max_topk=args.max_topk,

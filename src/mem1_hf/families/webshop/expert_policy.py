@@ -1,7 +1,7 @@
 """The scripted WebShop expert as a policy of the agent loop.
 
 It writes ``mem1-webshop`` responses (``<think>`` + ``<summary>`` + ``<answer>ACTION</answer>``)
-whose action is :func:`~mem1_hf.envs.webshop.expert.expert_action`'s, so the expert runs through
+whose action is :func:`~mem1_hf.families.webshop.expert.expert_action`'s, so the expert runs through
 exactly the loop, keep rule, parser and task environment a model runs through. A high reward
 then shows that the environment, its reward and the loop's WebShop path are right,
 independent of any model. Its turns are also SFT rows (``mem1 trajectories --env webshop``), so
@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from mem1_hf.envs.webshop.env import WebShopSession
-from mem1_hf.envs.webshop.expert import expert_action
-from mem1_hf.envs.webshop.pages import BACK_TO_SEARCH, BUY_NOW, NEXT_PAGE
+from mem1_hf.families.webshop.env import WebShopSession
+from mem1_hf.families.webshop.expert import expert_action
+from mem1_hf.families.webshop.pages import BACK_TO_SEARCH, BUY_NOW, NEXT_PAGE
 from mem1_hf.policy import GenerationRequest, GenerationResult
 
 

@@ -43,7 +43,7 @@ def add_reward_args(parser: Any) -> None:
     """``--webshop-reward`` and ``--title-nouns`` from :class:`RewardConfig` (play, expert)."""
     import dataclasses
 
-    from mem1_hf.envs.webshop.reward import RewardConfig
+    from mem1_hf.families.webshop.reward import RewardConfig
 
     for f in dataclasses.fields(RewardConfig):
         parser.add_argument(
@@ -84,7 +84,7 @@ def data_files(args: argparse.Namespace) -> tuple[str, str, str | None]:
 
 def env_from_args(args: argparse.Namespace) -> Any:
     """Build the environment from ``--products`` / ``--attributes`` or their variables."""
-    from mem1_hf.envs.webshop.env import WebShopEnv
+    from mem1_hf.families.webshop.env import WebShopEnv
 
     products, attributes, query_map = data_files(args)
     return WebShopEnv.from_files(
@@ -144,7 +144,7 @@ def cmd_play(args: argparse.Namespace) -> None:
 
 def cmd_expert(args: argparse.Namespace) -> None:
     """``mem1 webshop expert``."""
-    from mem1_hf.envs.webshop.expert import run_expert
+    from mem1_hf.families.webshop.expert import run_expert
 
     summary = run_expert(env_from_args(args), args.split, limit=args.limit)
     summary["failures"] = [{k: f[k] for k in ("goal_id", "reward", "actions")} for f in summary["failures"]]

@@ -6,7 +6,7 @@ any file :func:`~mem1_hf.data.corpus.build_corpus` understands). An index direct
 corpus, the index and a manifest, so a dense index is built once and reloaded.
 
 Example:
-    >>> from mem1_hf.envs import LocalRetrievalEnv
+    >>> from mem1_hf.retrieval import LocalRetrievalEnv
     >>> env = LocalRetrievalEnv.from_corpus("corpus.jsonl", retriever="bm25")  # doctest: +SKIP
     >>> print(env.search_text(["who wrote Hamlet"])[0])  # doctest: +SKIP
     Doc 1(Title: "Hamlet") The Tragedy of Hamlet, Prince of Denmark, ... by William Shakespeare ...
@@ -19,17 +19,17 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mem1_hf.data.corpus import build_corpus, read_corpus, write_corpus
 from mem1_hf.data.documents import Document
-from mem1_hf.envs.base import DEFAULT_TOPK, SearchEnvironment
-from mem1_hf.envs.retrieval.bm25 import DEFAULT_STEMMER, BM25Retriever, resolve_stemmer
-from mem1_hf.envs.retrieval.dense import DenseRetriever, default_embedder_path
 from mem1_hf.errors import Mem1InputError
+from mem1_hf.retrieval.base import DEFAULT_TOPK, SearchEnvironment
+from mem1_hf.retrieval.bm25 import DEFAULT_STEMMER, BM25Retriever, resolve_stemmer
+from mem1_hf.retrieval.dense import DenseRetriever, default_embedder_path
 
 RETRIEVERS = ("bm25", "dense")
 #: what a corpus is indexed with when no retriever is named
@@ -146,15 +146,20 @@ class RetrievalConfig:
         default=None, metadata={"help": "dense only: sentence-transformers path or Hub id"}
     )
 
-    def build(self) -> LocalRetrievalEnv:
-        """Load ``index`` or index ``corpus`` (exactly one of them must be given)."""
+    def build(self, fallback: Callable[[], Any] | None = None) -> LocalRetrievalEnv:
+        """Load ``index`` or index ``corpus``: at most one of them; with neither, the corpus
+        ``fallback()`` finds in the data (if any). The one rule of every command that searches."""
         if self.corpus and self.index:
-            raise Mem1InputError("give --corpus or --index, not both")
+            raise Mem1InputError("give --corpus C.jsonl or --index DIR, not both")
         if self.index:
             return LocalRetrievalEnv.load(self.index, embedder=self.embedder, retriever=self.retriever)
-        if not self.corpus:
-            raise Mem1InputError("give a corpus or an index: --corpus C.jsonl or --index DIR")
-        return LocalRetrievalEnv.from_corpus(self.corpus, retriever=self.retriever, embedder=self.embedder)
+        corpus = self.corpus or (fallback() if fallback else None)
+        if not corpus:
+            raise Mem1InputError(
+                "give the documents with --corpus C.jsonl or --index DIR"
+                + ("" if fallback is None else " (the data carry no corpus.jsonl)")
+            )
+        return LocalRetrievalEnv.from_corpus(corpus, retriever=self.retriever, embedder=self.embedder)
 
 
 class LocalRetrievalEnv(SearchEnvironment):

@@ -10,7 +10,7 @@ Example:
     ...                   backoff=0, max_wait=0)
     Traceback (most recent call last):
     ...
-    mem1_hf.envs.http.RetriesExhausted: connection refused after 2 attempt(s)
+    mem1_hf.retrieval.http.RetriesExhausted: connection refused after 2 attempt(s)
 """
 
 from __future__ import annotations

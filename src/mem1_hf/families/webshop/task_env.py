@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from mem1_hf.envs.webshop import WebShopEnv, WebShopSession
 from mem1_hf.errors import Mem1InputError
+from mem1_hf.families.webshop.env import WebShopEnv, WebShopSession
 from mem1_hf.task_env import (
     Finished,
     Outcome,
@@ -134,7 +134,7 @@ class WebShopTaskEnv(TaskEnvironment):
 
     @classmethod
     def load_eval(cls, settings: Any) -> tuple[Any, dict[int, list[Task]], dict[str, Any]]:
-        from mem1_hf.envs.webshop.play import env_from_args
+        from mem1_hf.families.webshop.play import env_from_args
 
         if settings.data or settings.source or settings.corpus or settings.index:
             raise Mem1InputError(
@@ -154,15 +154,15 @@ class WebShopTaskEnv(TaskEnvironment):
         return shop, {1: [Task.from_row(g) for g in goals]}, extra
 
     def expert_policy(self, tokenizer: Any, max_turns: int) -> Any:
-        from mem1_hf.expert_policy import WebShopExpertPolicy
+        from mem1_hf.families.webshop.expert_policy import WebShopExpertPolicy
 
         return WebShopExpertPolicy(tokenizer, self, max_turns)
 
 
 def _fingerprint(settings: Any, shop: Any) -> dict[str, Any]:
     """Hashes of WebShop's files and the split's goals: a resume with others is refused."""
-    from mem1_hf.envs.webshop.play import data_files
-    from mem1_hf.evaluation.fingerprint import sha256_file, sha256_json
+    from mem1_hf.data.fingerprint import sha256_file, sha256_json
+    from mem1_hf.families.webshop.play import data_files
 
     products, attributes, query_map = data_files(settings)
     return {

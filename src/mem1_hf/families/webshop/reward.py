@@ -15,7 +15,7 @@
 Success is a reward of exactly 1. A goal with no price limit (``price_upper`` ≤ 0) or no
 attributes is refused (:class:`~mem1_hf.errors.Mem1InputError`) in both variants: WebShop's own
 ``get_reward`` raises on both (it adds ``None`` for the price, divides by the number of
-attributes), so no score would reproduce it. Goals from :mod:`~mem1_hf.envs.webshop.goals` never
+attributes), so no score would reproduce it. Goals from :mod:`~mem1_hf.families.webshop.goals` never
 have either (no limit is a limit of 1,000,000, as in WebShop; goals without attributes are skipped).
 
 Synthetic goals: WebShop passes ``goal_options.items()``, so each goal option is a ``(name,
@@ -381,7 +381,7 @@ def get_reward(
 ) -> Reward:
     """WebShop's reward for buying ``product`` at ``price`` with ``chosen_options`` for ``goal``.
 
-    ``goal`` is a :class:`~mem1_hf.envs.webshop.goals.Goal` (or a WebShop goal dict: keys
+    ``goal`` is a :class:`~mem1_hf.families.webshop.goals.Goal` (or a WebShop goal dict: keys
     ``attributes``, ``goal_options``, ``price_upper``, ``name``, ``query``, ``product_category``).
     ``variant``: ``"webshop"`` (published) or ``"corrected"`` (synthetic goals compared by value);
     ``nouns``: see :func:`title_nouns_backend`.

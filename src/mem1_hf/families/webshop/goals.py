@@ -12,7 +12,7 @@ The train/test split is by product, so no test product is seen in training, and 
 seed. Goal ids are stable: ``syn-<ASIN>-<k>`` (k-th option combination) and ``human-<ASIN>-<k>``.
 
 Example:
-    >>> from mem1_hf.envs.webshop.goals import build_goals
+    >>> from mem1_hf.families.webshop.goals import build_goals
     >>> goals = build_goals(catalog, seed=0)  # doctest: +SKIP
     >>> goals.split("test")[0].instruction  # doctest: +SKIP
     'Find me ... with color: black, and size: large, and price lower than 40.00 dollars'
@@ -27,8 +27,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mem1_hf.envs.webshop.catalog import Catalog
 from mem1_hf.errors import Mem1InputError
+from mem1_hf.families.webshop.catalog import Catalog
 
 #: WebShop's price limits: 10, 20, ..., 990 dollars
 PRICE_RANGE = [10.0 * i for i in range(1, 100)]
