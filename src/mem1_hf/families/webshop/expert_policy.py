@@ -6,12 +6,14 @@ exactly the loop, keep rule, parser and task environment a model runs through. A
 then shows that the environment, its reward and the loop's WebShop path are right,
 independent of any model. Its turns are also SFT rows (``mem1 trajectories --env webshop``), so
 they are short and say why: the ``<think>`` names the reason for the action (discarded next
-turn), the ``<summary>`` the progress a later turn needs (the instruction itself stays in the
-prompt, so the summary does not repeat it).
+turn), the ``<summary>`` the progress a later turn needs, this turn's action included (the
+instruction itself stays in the prompt, so the summary does not repeat it).
 
 Example:
     >>> expert_response("results", "click[B07B6DVG41]", "shampoo", None, {})
-    '<think>I am on the results page. One listed item fits the instruction best; I open it.</think><summary>Searched: shampoo. Open item: none. Options chosen: none.</summary><answer>click[B07B6DVG41]</answer>'
+    '<think>I am on the results page. One listed item fits the instruction best; I open it.</think><summary>Searched: shampoo. Open item: B07B6DVG41. Options chosen: none.</summary><answer>click[B07B6DVG41]</answer>'
+    >>> expert_response("item", "click[black]", "shampoo", "B07B6DVG41", {}).split("<summary>")[1]
+    'Searched: shampoo. Open item: B07B6DVG41. Options chosen: black.</summary><answer>click[black]</answer>'
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any, Protocol
 
 from mem1_hf.families.webshop.env import WebShopSession
 from mem1_hf.families.webshop.expert import expert_action
-from mem1_hf.families.webshop.pages import BACK_TO_SEARCH, BUY_NOW, NEXT_PAGE
+from mem1_hf.families.webshop.pages import BACK_TO_SEARCH, BUY_NOW, NEXT_PAGE, PREV_PAGE, SUB_PAGES
 from mem1_hf.policy import GenerationRequest, GenerationResult
 
 
@@ -51,15 +53,38 @@ def _reason(kind: str, action: str) -> str:
     return "I go back to the item."
 
 
+def _after(
+    kind: str, action: str, keywords: str | None, asin: str | None, values: list[str]
+) -> tuple[str | None, str | None, list[str]]:
+    """The search, open item and chosen option values once ``action`` is taken."""
+    if action.startswith("search["):
+        return action[len("search[") : -1], None, []
+    target = action[len("click[") : -1]
+    if target == BACK_TO_SEARCH.lower():
+        return keywords, None, []
+    if kind == "results" and target not in (NEXT_PAGE.lower(), PREV_PAGE.lower()):
+        return keywords, target, []  # a product link
+    if kind == "item" and target == PREV_PAGE.lower():
+        return keywords, None, []
+    if kind == "item" and target != BUY_NOW.lower() and target not in [p.lower() for p in SUB_PAGES]:
+        return keywords, asin, [*values, target]  # an option value
+    return keywords, asin, values
+
+
 def expert_response(
     kind: str, action: str, keywords: str | None, asin: str | None, options: dict[str, str]
 ) -> str:
-    """The expert's turn text for ``action`` taken on a ``kind`` page in the given browser state."""
-    chosen = ", ".join(f"{k}: {v}" for k, v in options.items()) or "none"
+    """The expert's turn text for ``action`` taken on a ``kind`` page in the given browser state.
+
+    The ``<summary>`` is the progress *with this action taken* (the search typed, the item opened,
+    the option clicked): what the turn writes it also keeps, so a small model copies its own
+    action into its memory rather than inferring next turn what the previous click changed.
+    """
+    keywords, asin, values = _after(kind, action, keywords, asin, list(options.values()))
     return (
         f"<think>I am on the {kind} page. {_reason(kind, action)}</think>"
         f"<summary>Searched: {keywords or 'nothing yet'}. Open item: {asin or 'none'}. "
-        f"Options chosen: {chosen}.</summary>"
+        f"Options chosen: {', '.join(values) or 'none'}.</summary>"
         f"<answer>{action}</answer>"
     )
 
