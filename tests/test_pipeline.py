@@ -98,3 +98,18 @@ def test_model_given_as_a_path(default_path, hotpot_env):
     agent = pipeline("mem1-agent", model=str(default_path), env=hotpot_env, device="cpu")
     out = agent(["Who is older, Annie Morton or Terry Richardson?"], max_turns=1, max_new_tokens=8)
     assert out["turns"][0]["generated_tokens"] >= 1
+
+
+def test_importing_the_pipeline_module_first_registers_the_task():
+    """`import mem1_hf.pipeline` before anything else (its import of transformers.pipelines runs
+    mem1_hf's registration hook while it is half loaded): no circular import, the task registered."""
+    import subprocess
+    import sys
+
+    code = (
+        "import mem1_hf.pipeline\n"
+        "from transformers.pipelines import PIPELINE_REGISTRY\n"
+        "assert 'mem1-agent' in PIPELINE_REGISTRY.get_supported_tasks()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -14,9 +14,10 @@ Example:
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
-from mem1_hf._lazy import call_when_imported
+from mem1_hf._lazy import REGISTER_WHEN_LOADED, call_when_imported
 from mem1_hf.defaults import default_agent_path
 from mem1_hf.errors import Mem1EnvironmentError, Mem1InputError
 from mem1_hf.version import __version__
@@ -24,6 +25,12 @@ from mem1_hf.version import __version__
 
 def register_pipeline() -> None:
     """Register ``"mem1-agent"`` with transformers now (idempotent)."""
+    loading = sys.modules.get("mem1_hf.pipeline")
+    if loading is not None and not hasattr(loading, "register_pipeline"):
+        # `import mem1_hf.pipeline` first: its own import of transformers.pipelines runs this hook
+        # while it is half loaded; it registers itself once it has finished
+        loading.__dict__[REGISTER_WHEN_LOADED] = True
+        return
     from mem1_hf.pipeline import register_pipeline as register
 
     register()

@@ -20,6 +20,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+#: set in a module's namespace when a callback wanted it before it had finished loading
+REGISTER_WHEN_LOADED = "_mem1_register_when_loaded"
+
 
 class _Finder(importlib.abc.MetaPathFinder):
     """Finds nothing itself; wraps the real loader of one module to run callbacks after it."""

@@ -27,6 +27,7 @@ from typing import Any
 from transformers import AutoModelForCausalLM, GenerationConfig, Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
+from mem1_hf._lazy import REGISTER_WHEN_LOADED
 from mem1_hf.agent_config import AgentConfig, as_agent_config
 from mem1_hf.errors import Mem1InputError
 from mem1_hf.loop import AgentLoop, LoopConfig, Task
@@ -253,3 +254,7 @@ def register_pipeline() -> None:
         default={"model": _DefaultAgent()},
         type="text",
     )
+
+
+if globals().pop(REGISTER_WHEN_LOADED, False):  # imported before mem1_hf's hook could run
+    register_pipeline()
