@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -94,3 +95,16 @@ def test_bad_run_arguments(index_dir, tmp_path):
         mem1("run", "--index", str(index_dir), "--model", str(tmp_path / "no-model"), "q?"),
         "cannot load model",
     )
+
+
+@pytest.mark.parametrize("command", [["run"], ["eval"], ["trajectories"], ["webshop", "play"], ["compose"]])
+def test_help_shows_each_default_once(command):
+    done = mem1(*command, "--help")
+    assert done.returncode == 0, done.stderr
+    text = " ".join(done.stdout.split())
+    assert "(default: None)" not in text
+    assert not re.search(r"\(default: [^()]*\) \(default:", text)  # a default stated twice
+    if command == ["run"]:
+        assert "--no-reuse-prompt-cache turn off --reuse-prompt-cache" in text
+    if command == ["trajectories"]:
+        assert "(default: 1.0)" in text and "(default: auto)" in text  # argparse defaults shown too

@@ -24,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import json
 import sys
@@ -34,6 +35,7 @@ from typing import Any
 from mem1_hf.data.fields import add_field_args
 from mem1_hf.data.files import check_output_file
 from mem1_hf.errors import Mem1EnvironmentError, Mem1InputError
+from mem1_hf.settings import HelpFormatter
 
 # Modules that add their own subcommands: each has ``register_cli(subparsers)`` which adds a
 # parser and sets ``func`` (a callable taking the parsed args) with ``set_defaults``.
@@ -119,6 +121,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         from transformers import HfArgumentParser
 
         parser_class = HfArgumentParser
+    # one help style for every command: each default shown once, where it says something
+    parser_class = functools.partial(parser_class, formatter_class=HelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=parser_class)
     for name, text in _BUILTIN_HELP.items():
         if not full(name):

@@ -67,13 +67,36 @@ def read_yaml_config(path: str | Path) -> dict[str, Any]:
     return data
 
 
-class _CheckpointDefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """``--help`` with defaults, except for flags whose help already says where the default comes from."""
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` that shows each flag's default once: not when the help already says what the
+    default is (``default: ...``, a checkpoint's), not ``None`` or a switch's ``False``; and a
+    generated ``--no_X`` flag says what it turns off instead of repeating ``--X``'s help.
+
+    Example:
+        >>> parser = argparse.ArgumentParser(formatter_class=HelpFormatter)
+        >>> _ = parser.add_argument("--out", help="run folder (default: the data's)")
+        >>> _ = parser.add_argument("--topk", type=int, default=3, help="documents per search")
+        >>> "(default: None)" in parser.format_help(), "(default: 3)" in parser.format_help()
+        (False, True)
+    """
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if getattr(action, "checkpoint_default", False):
-            return action.help
+        text = action.help or ""
+        if isinstance(action, argparse._StoreFalseAction) and any(
+            o.startswith("--no") for o in action.option_strings
+        ):
+            flag = action.dest.replace("_", "-")
+            return f"turn off --{flag}"
+        if (
+            getattr(action, "checkpoint_default", False)
+            or "default" in text
+            or action.default in (None, False, argparse.SUPPRESS)
+        ):
+            return text
         return super()._get_help_string(action)
+
+
+_CheckpointDefaultsFormatter = HelpFormatter  # defer_to_checkpoint's flags say their own default
 
 
 def defer_to_checkpoint(parser: argparse.ArgumentParser, fallbacks: Mapping[str, Any]) -> None:
