@@ -285,3 +285,13 @@ def test_scoring_help_says_what_no_count_rule_reproduces(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "MEM1's training reward exactly only with --normalization mem1-train" in text
     assert "mem1-train (MEM1's training reward qa_multiple.py" in text
+
+
+def test_eval_on_a_folder_that_does_not_exist_says_so(tmp_path, capsys):
+    """`--data out/hotpot_2obj` before `mem1 compose` made it: the error names the missing folder
+    and how to make it, not only the Hub it also tried."""
+    from mem1_hf.cli import main
+
+    assert main(["eval", "--data", "out/no_such_folder", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "there is no such folder here" in err[0] and "mem1 compose --out" in err[0]

@@ -569,3 +569,22 @@ def test_space_folder_serves_on_its_own(space_folder, tmp_path):
     first = json.loads((space_folder / "examples.jsonl").read_text().splitlines()[0])
     assert first["questions"][0][:40] in text  # the example tasks come from the folder
     assert "4858 passages" in text  # and the corpus
+
+
+@pytest.mark.slow
+def test_merging_the_default_adapter_works_offline(tmp_path):
+    """`mem1 push model default --merge-adapter --dry-run` with no Hub: the adapter names its base
+    by Hub id, and the offline copy of that base is what it merges into (a traceback before)."""
+    out = tmp_path / "merged"
+    done = subprocess.run(
+        [sys.executable, "-m", "mem1_hf.cli", "push", "model", "default", "--merge-adapter"]
+        + ["--repo-id", "me/mem1-merged", "--dry-run", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+        env=_child_env(PYTHONPATH=str(REPO / "src")),
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (out / "model.safetensors").is_file() and not (out / "adapter_config.json").exists()
+    assert "validated" in done.stdout and "nothing uploaded" in done.stdout

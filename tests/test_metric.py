@@ -106,3 +106,19 @@ def test_metric_passes_the_scoring_rule(metric, tasks):
     assert positional["em_sum"] > squad["em_sum"] and positional["count_mismatch"] == squad["count_mismatch"]
     with pytest.raises(ValueError, match="normalization"):
         metric.compute(predictions=["a"], references=[[["a"]]], normalization="lower")
+
+
+def test_the_readme_metric_snippet_runs_after_import_mem1_hf():
+    """`import mem1_hf` then `mem1_hf.metrics.metric_path()` (a fresh interpreter: no other test has
+    imported mem1_hf.metrics), with the gold format the README shows."""
+    import subprocess
+    import sys
+
+    code = (
+        "import evaluate, mem1_hf\n"
+        "metric = evaluate.load(str(mem1_hf.metrics.metric_path()))\n"
+        "out = metric.compute(predictions=['Paris; 1889'], references=[[['Paris'], ['1889', 'in 1889']]])\n"
+        "assert out['em_sum'] == 2.0, out\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]

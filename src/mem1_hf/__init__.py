@@ -44,6 +44,10 @@ def __getattr__(name: str) -> Any:
         from mem1_hf.pipeline import MEM1Pipeline
 
         return MEM1Pipeline
+    if name == "metrics":  # `evaluate.load(str(mem1_hf.metrics.metric_path()))` after `import mem1_hf`
+        import importlib
+
+        return importlib.import_module("mem1_hf.metrics")
     raise AttributeError(f"module 'mem1_hf' has no attribute {name!r}")
 
 

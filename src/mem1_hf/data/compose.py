@@ -518,7 +518,11 @@ def load_composed(dir_or_hub_id: str | Path, split: str | None = None):
             loaded = datasets.load_dataset(str(dir_or_hub_id))
         except Exception as err:  # the Hub raises many types; the user needs one line
             first = (str(err).strip().splitlines() or [""])[0]
-            raise Mem1InputError(f"cannot load {dir_or_hub_id!r}: {type(err).__name__}: {first}") from err
+            raise Mem1InputError(
+                f"cannot load {dir_or_hub_id!r}: there is no such folder here ({path.resolve()}; "
+                f"make one with `mem1 compose --out {dir_or_hub_id}`), and as a Hub id: "
+                f"{type(err).__name__}: {first}"
+            ) from err
     if split is None:
         return loaded
     if split not in loaded:
