@@ -223,3 +223,39 @@ def test_cli_subprocess_webshop_expert(tmp_path):
     assert "Avg reward" in done.stdout and "8 tasks" in done.stdout
     names = {p.name for p in out.iterdir()}
     assert {"trajectories.jsonl", "run.json", "summary.json", "table.md", "webshop.png"} <= names
+
+
+def test_the_progress_bar_counts_turns_as_they_happen(tmp_path):
+    """`mem1 eval`'s bar moves every turn (a task takes minutes on a CPU), not only per task."""
+    import io
+
+    from mem1_hf.evaluation.runner import EvalJob, run_jobs
+    from mem1_hf.loop import LoopConfig, Task
+    from mem1_hf.policy import ScriptedPolicy
+
+    tasks = [Task(f"t{i}", ["Who wrote Hamlet?"], golds=[["Shakespeare"]]) for i in range(2)]
+    search = lambda queries, topk: [[{"title": "Hamlet", "text": "By Shakespeare."}] for _ in queries]  # noqa: E731
+    job = EvalJob(objectives=1, mode="mem1", tasks=tasks, config=LoopConfig(max_turns=3), env=search)
+    script = {
+        f"{i}:t{i}": [
+            "<think>m</think><search>Hamlet</search>",
+            "<think>m</think><answer>Shakespeare</answer>",
+        ]
+        for i in range(2)
+    }
+    from transformers import AutoTokenizer
+
+    from mem1_hf.defaults import default_model_path
+
+    tokenizer = AutoTokenizer.from_pretrained(default_model_path())
+    stream = io.StringIO()
+    import tqdm.auto
+
+    original = tqdm.auto.tqdm
+    tqdm.auto.tqdm = lambda *a, **k: original(*a, **{**k, "file": stream, "mininterval": 0})
+    try:
+        run_jobs([job], lambda env, cfg: ScriptedPolicy(tokenizer, script), tmp_path / "run", progress=True)
+    finally:
+        tqdm.auto.tqdm = original
+    shown = stream.getvalue()
+    assert "1 obj, mem1, 1 turns" in shown and "1 obj, mem1, 4 turns" in shown

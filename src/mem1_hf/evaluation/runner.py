@@ -166,6 +166,16 @@ def run_jobs(
                 if on_record is not None:
                     on_record(record)
 
-            AgentLoop(make_policy(task_env, job.config), task_env, job.config).run(tasks, on_finish=write)
+            turns = [0]
+
+            def turned(
+                trajectory: Trajectory, turn: Any, finished: bool, job: EvalJob = job, turns: list = turns
+            ) -> None:
+                # a task takes several turns (minutes on a CPU): show each, not only finished tasks
+                turns[0] += 1
+                bar.set_postfix_str(f"{job.objectives} obj, {job.mode}, {turns[0]} turns", refresh=True)
+
+            loop = AgentLoop(make_policy(task_env, job.config), task_env, job.config)
+            loop.run(tasks, on_finish=write, on_turn=turned)
     records = {run_key(r): r for r in load_records(path)}
     return [records[key] for job in jobs for key in job.keys() if key in records]
