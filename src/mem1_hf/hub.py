@@ -148,26 +148,25 @@ def resolve_base_model(checkpoint: Path, base_model: str | None) -> str:
 def merge_adapter(checkpoint: Path, out: Path) -> Path:
     """Merge a LoRA adapter into its base model and save the full model (and tokenizer).
 
-    An adapter on the offline default's Hub id merges into the local copy (no Hub needed); any
-    other base is loaded by its name, and a base that cannot be loaded is one clear error."""
+    An adapter on the offline default's Hub id merges into the local copy through the one model
+    loader (no Hub needed); any other base is loaded by its name, and a base that cannot be
+    loaded is one clear error."""
     from peft import AutoPeftModelForCausalLM
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    from mem1_hf.defaults import merge_adapter as merge_into
-    from mem1_hf.model_loading import offline_base_of
+    from mem1_hf.model_loading import load_model, offline_base_of
 
-    base = offline_base_of(str(checkpoint))
-    try:
-        if base is not None:
-            model = merge_into(AutoModelForCausalLM.from_pretrained(base), str(checkpoint))
-        else:
+    if offline_base_of(str(checkpoint)) is not None:
+        model, tokenizer = load_model(str(checkpoint), device="cpu", dtype="float32")
+    else:
+        try:
             model = AutoPeftModelForCausalLM.from_pretrained(str(checkpoint)).merge_and_unload()
-        tokenizer = AutoTokenizer.from_pretrained(base or str(checkpoint))
-    except (OSError, ValueError) as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise Mem1InputError(
-            f"{checkpoint}: cannot load the adapter's base model to merge it: {first}"
-        ) from err
+            tokenizer = AutoTokenizer.from_pretrained(str(checkpoint))
+        except (OSError, ValueError) as err:
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise Mem1InputError(
+                f"{checkpoint}: cannot load the adapter's base model to merge it: {first}"
+            ) from err
     model.save_pretrained(str(out))
     tokenizer.save_pretrained(str(out))
     return out

@@ -187,9 +187,17 @@ _QUESTION_KEYS = {
     "add_question_mark": "add_question_mark",
 }
 _REQUIRED = ("name", "family", "state_tag", "action_tags", "final_tag", "instruction")
-_TEMPLATES = ("instruction", "hint", "last_turn_hint", "observation", "invalid_observation")
+#: each template's variables, as the profile renders it (sample values: the load-time check)
+_TEMPLATE_VARIABLES = {
+    "instruction": {"questions": "q1; q2", "state": "think"},
+    "hint": {"turns_left": 2},
+    "last_turn_hint": {"turns_left": 1},
+    "observation": {"tag": "information", "hint": "h", "body": "b"},
+    "invalid_observation": {"tag": "information", "hint": "h", "body": "b"},
+}
 
 
+@lru_cache(maxsize=1)
 def _shipped_texts() -> dict[str, str]:
     """The built-in profiles' YAML by name where their files are absent: in a model repository's
     remote code (transformers copies only Python files, so ``remote_code.py`` writes them as the
@@ -310,14 +318,12 @@ def load_profile(path: str | os.PathLike) -> PromptProfile:
                 raise Mem1InputError(f"prompt profile {path}: questions.{key} must be {want}, got {value!r}")
             kwargs[name] = value
     profile = PromptProfile(**kwargs)
-    _check(profile, data, path)
+    _check(profile, path)
     return profile
 
 
-def _check(profile: PromptProfile, data: Mapping[str, Any], path: Path) -> None:
+def _check(profile: PromptProfile, path: Path) -> None:
     """Refuse a profile the loop could not run, naming the key."""
-    import jinja2
-
     if profile.final_tag not in profile.action_tags:
         raise Mem1InputError(f"prompt profile {path}: final_tag {profile.final_tag!r} is not in action_tags")
     if profile.search_tag is not None and profile.search_tag not in profile.action_tags:
@@ -333,26 +339,21 @@ def _check(profile: PromptProfile, data: Mapping[str, Any], path: Path) -> None:
         raise Mem1InputError(
             f"prompt profile {path}: keep must be one of {', '.join(KEEP_POLICIES)}, got {profile.keep!r}"
         )
-    try:  # render every template once: a syntax error or an unknown variable shows now, not mid-run
-        profile.build_prompt(["q1", "q2"])
-        profile.hint(2), profile.hint(1)
-        profile.observation("body\n", 2), profile.observation("body", 1, invalid=True)
-    except jinja2.TemplateError as err:
-        key = next((k for k in _TEMPLATES if k in data and _bad(data[k])), "a template")
-        raise Mem1InputError(f"prompt profile {path}: {key}: {err}") from None
-
-
-def _bad(text: Any) -> bool:
-    """Whether ``text`` fails to render with the variables a profile template may use."""
     import jinja2
 
-    try:
-        _render(str(text), questions="q", state="s", turns_left=2, tag="t", hint="h", body="b")
-    except jinja2.TemplateError:
-        return True
-    return False
+    # render every template once with the variables it is given at run time: a syntax error or an
+    # unknown variable shows now, naming its key, not mid-run
+    for key, values in _TEMPLATE_VARIABLES.items():
+        template = getattr(profile, _FILE_KEYS[key])
+        if template is None:
+            continue
+        try:
+            _render(template, **values)
+        except jinja2.TemplateError as err:
+            raise Mem1InputError(f"prompt profile {path}: {key}: {err}") from None
 
 
+@lru_cache(maxsize=1)
 def builtin_profile_names() -> tuple[str, ...]:
     """The names of the built-in profiles (files in ``mem1_hf/profiles/``), the default first."""
     names = sorted({p.stem for p in PROFILE_DIR.glob("*.yaml")} | set(_shipped_texts()))

@@ -96,9 +96,6 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-_CheckpointDefaultsFormatter = HelpFormatter  # defer_to_checkpoint's flags say their own default
-
-
 def defer_to_checkpoint(parser: argparse.ArgumentParser, fallbacks: Mapping[str, Any]) -> None:
     """Make the flags named by ``fallbacks`` (dest -> the library default shown in ``--help``)
     default to ``None``, so "not given" differs from "given the default" and a checkpoint's
@@ -118,4 +115,4 @@ def defer_to_checkpoint(parser: argparse.ArgumentParser, fallbacks: Mapping[str,
                 f"{action.help} (default: the checkpoint's agent_config.json, else {fallbacks[action.dest]})"
             )
             action.checkpoint_default = True  # type: ignore[attr-defined]
-    parser.formatter_class = _CheckpointDefaultsFormatter
+    parser.formatter_class = HelpFormatter  # its flags say their own default

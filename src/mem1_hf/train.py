@@ -18,7 +18,6 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from mem1_hf.errors import Mem1InputError
 
@@ -204,13 +203,12 @@ def given_keys(argv: Sequence[str]) -> set[str]:
 
 
 def _read_yaml_keys(path: str) -> set[str]:
-    import yaml
+    from mem1_hf.settings import read_yaml_config
 
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        return set(read_yaml_config(path))
+    except Mem1InputError:
         return set()  # the parser reports a missing or malformed config
-    return set(data) if isinstance(data, dict) else set()
 
 
 def apply_checkpoint_settings(argv: Sequence[str], args, model_args) -> str:
